@@ -356,6 +356,10 @@ impl FbBuilder {
     fn end_object(&mut self) -> u32 {
         self.prepend_u32(0); // placeholder for the soffset to the vtable
         let object = self.offset();
+        // Go's builder (v25.2.10, Badger's) drops trailing absent fields.
+        while self.vtable.last() == Some(&0) {
+            self.vtable.pop();
+        }
         let field_offsets: Vec<u16> = self
             .vtable
             .iter()

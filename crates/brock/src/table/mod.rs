@@ -1,0 +1,17 @@
+//! Tables (`NNNNNN.sst`): blocks, the builder, the reader and its iterator.
+//!
+//! Byte layout in `docs/format.md` §"Table"; Badger's `table/` package.
+
+pub mod block;
+mod builder;
+pub mod compression;
+mod concat;
+mod iterator;
+mod snappy;
+#[expect(clippy::module_inception, reason = "the reader owns the `Table` type, as Badger's table.go")]
+mod table;
+
+pub use builder::{BuilderOptions, TableBuilder};
+pub use concat::ConcatIterator;
+pub use iterator::TableIterator;
+pub use table::{OwnedValue, Table, TableOptions};
