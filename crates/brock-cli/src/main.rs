@@ -1,1 +1,46 @@
-fn main() {}
+//! `brock`: inspect, dump and (later) benchmark Brock and Badger directories.
+//!
+//! Uses only the public API of the `brock` crate. Errors go to stderr with
+//! exit status 1; a closed output pipe (`brock dump | head`) ends quietly.
+
+mod dump;
+mod info;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Brock: a Rust store that reads and writes BadgerDB v4 directories.
+#[derive(Debug, Parser)]
+#[command(name = "brock", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print every key and value of a directory as tab-separated hex.
+    Dump(dump::DumpArgs),
+    /// Show levels, tables, logs and sizes of a directory.
+    Info(info::InfoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dump(a) => dump::run(&a),
+        Command::Info(a) => info::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("brock: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &brock::Error) -> bool {
+    matches!(e, brock::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -128,6 +128,9 @@ impl DirView {
     pub fn open_with(vfs: &dyn Vfs, opts: ViewOptions) -> Result<Self> {
         let dir = opts.dir.clone();
         let value_dir = opts.value_dir.clone().unwrap_or_else(|| dir.clone());
+        if !vfs.exists(&dir) {
+            return Err(Error::io(&dir, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
         let manifest_path = dir.join("MANIFEST");
         if !vfs.exists(&manifest_path) {
             return Err(Error::MissingFile { path: manifest_path });

@@ -1,0 +1,89 @@
+//! The `brock` binary end to end: dump formats, info, and bad input.
+
+#[path = "../../brock/tests/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+
+fn brock(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_brock")).args(args).output().expect("run brock")
+}
+
+#[test]
+fn dump_prints_the_fixture_formats() {
+    for dir in ["clean", "unflushed"] {
+        let path = common::fixture(dir);
+        let p = path.to_str().unwrap();
+        let latest = brock(&["dump", "--dir", p]);
+        assert!(latest.status.success(), "{}", String::from_utf8_lossy(&latest.stderr));
+        let want = std::fs::read(common::fixtures_dir().join(format!("{dir}.latest.tsv"))).unwrap();
+        assert!(latest.stdout == want, "{dir} latest dump differs");
+        let all = brock(&["dump", "--dir", p, "--all-versions"]);
+        assert!(all.status.success());
+        let want = std::fs::read(common::fixtures_dir().join(format!("{dir}.all-versions.tsv"))).unwrap();
+        assert!(all.stdout == want, "{dir} all-versions dump differs");
+    }
+}
+
+#[test]
+fn info_shows_levels_tables_and_logs() {
+    let path = common::fixture("multilevel");
+    let out = brock(&["info", "--dir", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("L0:    8 tables"), "{text}");
+    assert!(text.contains("L6:    7 tables"), "{text}");
+    assert!(text.contains("L6 000017.sst"), "{text}");
+    assert!(text.contains("k000000000000000@517"), "{text}");
+    assert!(text.contains("max version: 1500"), "{text}");
+
+    let path = common::fixture("unflushed");
+    let out = brock(&["info", "--dir", path.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("00001.mem"), "{text}");
+    assert!(text.contains("000002.vlog"), "{text}");
+    assert!(text.contains("max version: 24"), "{text}");
+}
+
+#[test]
+fn bad_input_gives_a_clear_error_and_status() {
+    let out = brock(&["dump", "--dir", "/definitely/not/here"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/definitely/not/here"));
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = brock(&["info", "--dir", empty.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MANIFEST is missing"));
+
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("MANIFEST"), b"NOPE\0\0\0\x08").unwrap();
+    let out = brock(&["dump", "--dir", bad.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad magic"));
+
+    let out = brock(&["dump"]);
+    assert_eq!(out.status.code(), Some(2), "missing --dir is a usage error");
+    let out = brock(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn closed_pipe_is_not_an_error() {
+    use std::io::Read;
+    let path = common::fixture("multilevel");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brock"))
+        .args(["dump", "--dir", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "status {status:?}, stderr {err}");
+    assert!(err.is_empty(), "{err}");
+}
