@@ -24,7 +24,11 @@ pub fn run(a: &DumpArgs) -> brock::Result<()> {
     let mut opts = ViewOptions::new(&a.dir);
     opts.value_dir.clone_from(&a.value_dir);
     let view = DirView::open_with(&brock::vfs::OsVfs, opts)?;
-    let mode = if a.all_versions { DumpMode::AllVersions } else { DumpMode::Latest };
+    let mode = if a.all_versions {
+        DumpMode::AllVersions
+    } else {
+        DumpMode::Latest
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     write_dump(&view, mode, &mut out)?;

@@ -6,7 +6,10 @@ mod common;
 use std::process::Command;
 
 fn brock(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_brock")).args(args).output().expect("run brock")
+    Command::new(env!("CARGO_BIN_EXE_brock"))
+        .args(args)
+        .output()
+        .expect("run brock")
 }
 
 #[test]
@@ -15,7 +18,11 @@ fn dump_prints_the_fixture_formats() {
         let path = common::fixture(dir);
         let p = path.to_str().unwrap();
         let latest = brock(&["dump", "--dir", p]);
-        assert!(latest.status.success(), "{}", String::from_utf8_lossy(&latest.stderr));
+        assert!(
+            latest.status.success(),
+            "{}",
+            String::from_utf8_lossy(&latest.stderr)
+        );
         let want = std::fs::read(common::fixtures_dir().join(format!("{dir}.latest.tsv"))).unwrap();
         assert!(latest.stdout == want, "{dir} latest dump differs");
         let all = brock(&["dump", "--dir", p, "--all-versions"]);

@@ -196,17 +196,12 @@ impl fmt::Display for CorruptionKind {
                 write!(f, "truncated: needed {needed} bytes, {available} available")
             }
             CorruptionKind::ChecksumMismatch { stored, computed } => {
-                write!(
-                    f,
-                    "checksum mismatch: stored {stored:#x}, computed {computed:#x}"
-                )
+                write!(f, "checksum mismatch: stored {stored:#x}, computed {computed:#x}")
             }
             CorruptionKind::BadVarint => f.write_str("malformed varint"),
-            CorruptionKind::OutOfRange {
-                field,
-                value,
-                limit,
-            } => write!(f, "{field} = {value} is out of range (limit {limit})"),
+            CorruptionKind::OutOfRange { field, value, limit } => {
+                write!(f, "{field} = {value} is out of range (limit {limit})")
+            }
             CorruptionKind::BadProtobuf { message, detail } => {
                 write!(f, "bad protobuf {message}: {detail}")
             }

@@ -23,14 +23,25 @@ fn mode_name(mode: DumpMode) -> &'static str {
 fn check_full(dir: &str) {
     for mode in [DumpMode::Latest, DumpMode::AllVersions] {
         let got = dump(dir, mode);
-        let want = std::fs::read(common::fixtures_dir().join(format!("{dir}.{}.tsv", mode_name(mode)))).unwrap();
+        let want =
+            std::fs::read(common::fixtures_dir().join(format!("{dir}.{}.tsv", mode_name(mode)))).unwrap();
         if got != want {
             let g = String::from_utf8_lossy(&got);
             let w = String::from_utf8_lossy(&want);
             for (i, (a, b)) in g.lines().zip(w.lines()).enumerate() {
-                assert_eq!(&a[..a.len().min(200)], &b[..b.len().min(200)], "{dir} {} line {i}", mode_name(mode));
+                assert_eq!(
+                    &a[..a.len().min(200)],
+                    &b[..b.len().min(200)],
+                    "{dir} {} line {i}",
+                    mode_name(mode)
+                );
             }
-            panic!("{dir} {}: {} lines, expected {}", mode_name(mode), g.lines().count(), w.lines().count());
+            panic!(
+                "{dir} {}: {} lines, expected {}",
+                mode_name(mode),
+                g.lines().count(),
+                w.lines().count()
+            );
         }
     }
 }
@@ -39,7 +50,8 @@ fn check_hashed(dir: &str) {
     for mode in [DumpMode::Latest, DumpMode::AllVersions] {
         let got = dump(dir, mode);
         let name = mode_name(mode);
-        let head = std::fs::read_to_string(common::fixtures_dir().join(format!("{dir}.{name}.head.txt"))).unwrap();
+        let head =
+            std::fs::read_to_string(common::fixtures_dir().join(format!("{dir}.{name}.head.txt"))).unwrap();
         let got_head: Vec<String> = String::from_utf8_lossy(&got)
             .lines()
             .take(5)
@@ -47,7 +59,8 @@ fn check_hashed(dir: &str) {
             .collect();
         let want_head: Vec<&str> = head.lines().collect();
         assert_eq!(got_head, want_head, "{dir} {name} head");
-        let want_sha = std::fs::read_to_string(common::fixtures_dir().join(format!("{dir}.{name}.sha256"))).unwrap();
+        let want_sha =
+            std::fs::read_to_string(common::fixtures_dir().join(format!("{dir}.{name}.sha256"))).unwrap();
         let got_sha = common::hex(&Sha256::digest(&got));
         assert_eq!(got_sha, want_sha.trim(), "{dir} {name} sha256");
     }
@@ -107,7 +120,11 @@ fn snapshot(dir: &std::path::Path) -> Vec<(String, u64, Vec<u8>)> {
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let meta = e.metadata().unwrap();
-        let head = if meta.len() < 1 << 20 { std::fs::read(e.path()).unwrap() } else { Vec::new() };
+        let head = if meta.len() < 1 << 20 {
+            std::fs::read(e.path()).unwrap()
+        } else {
+            Vec::new()
+        };
         out.push((e.file_name().to_string_lossy().into_owned(), meta.len(), head));
     }
     out.sort();

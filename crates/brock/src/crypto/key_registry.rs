@@ -34,10 +34,16 @@ pub fn read_key_registry(vfs: &dyn Vfs, dir: &Path) -> Result<Option<KeyRegistry
     let buf = vfs.read_all(&path)?;
     let file = KeyRegistryFile::decode(&buf).map_err(|e| e.in_file(&path, 0))?;
     if !file.is_plaintext() {
-        return Err(Error::EncryptionNotSupported { file: path, key_id: 0 });
+        return Err(Error::EncryptionNotSupported {
+            file: path,
+            key_id: 0,
+        });
     }
     if let Some(dk) = file.data_keys.first() {
-        return Err(Error::EncryptionNotSupported { file: path, key_id: dk.key_id });
+        return Err(Error::EncryptionNotSupported {
+            file: path,
+            key_id: dk.key_id,
+        });
     }
     Ok(Some(KeyRegistry { file }))
 }

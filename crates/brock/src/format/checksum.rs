@@ -81,7 +81,10 @@ mod tests {
     fn verify_accepts_both_algorithms() {
         let data = b"block bytes";
         verify_checksum(data, &encode_crc32c_checksum(data)).unwrap();
-        let xx = proto::encode(&Checksum { algo: ALGO_XXHASH64, sum: xxhash64(data) });
+        let xx = proto::encode(&Checksum {
+            algo: ALGO_XXHASH64,
+            sum: xxhash64(data),
+        });
         verify_checksum(data, &xx).unwrap();
         let err = verify_checksum(b"other", &xx).unwrap_err();
         assert!(matches!(err.kind, CorruptionKind::ChecksumMismatch { .. }));

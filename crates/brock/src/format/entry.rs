@@ -127,9 +127,7 @@ pub fn decode_header(buf: &[u8]) -> Result<(EntryHeader, usize), LogEnd> {
                 pos += n;
                 Ok(v)
             }
-            None if window.len() < max_len && !window.iter().any(|&b| b < 0x80) => {
-                Err(LogEnd::Truncated)
-            }
+            None if window.len() < max_len && !window.iter().any(|&b| b < 0x80) => Err(LogEnd::Truncated),
             None => Err(LogEnd::BadHeader),
         }
     };
@@ -234,11 +232,20 @@ mod tests {
         let mut out = Vec::new();
         encode_entry(
             &mut out,
-            &EntryRef { meta: 0, user_meta: 0, expires_at: 0, key: b"abcdefghij", value: b"" },
+            &EntryRef {
+                meta: 0,
+                user_meta: 0,
+                expires_at: 0,
+                key: b"abcdefghij",
+                value: b"",
+            },
         );
         *out.last_mut().unwrap() ^= 1;
         assert_eq!(decode_entry(&out), Decoded::End(LogEnd::BadChecksum));
-        assert_eq!(decode_entry(&out[..out.len() - 1]), Decoded::End(LogEnd::Truncated));
+        assert_eq!(
+            decode_entry(&out[..out.len() - 1]),
+            Decoded::End(LogEnd::Truncated)
+        );
     }
 
     proptest! {

@@ -120,7 +120,12 @@ mod tests {
     #[test]
     fn records_round_trip_and_damage_is_detected() {
         let mut f = KeyRegistryFile::plaintext([1; 16]);
-        f.data_keys.push(DataKey { key_id: 1, data: vec![9; 16], iv: vec![2; 16], created_at: 5 });
+        f.data_keys.push(DataKey {
+            key_id: 1,
+            data: vec![9; 16],
+            iv: vec![2; 16],
+            created_at: 5,
+        });
         let enc = f.encode();
         assert_eq!(KeyRegistryFile::decode(&enc).unwrap(), f);
         for cut in KEY_REGISTRY_HEADER_LEN + 1..enc.len() {

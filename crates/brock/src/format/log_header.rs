@@ -44,7 +44,10 @@ mod tests {
 
     #[test]
     fn golden_bytes() {
-        let h = LogFileHeader { key_id: 3, base_iv: [0xab; 12] };
+        let h = LogFileHeader {
+            key_id: 3,
+            base_iv: [0xab; 12],
+        };
         let mut want = vec![0, 0, 0, 0, 0, 0, 0, 3];
         want.extend_from_slice(&[0xab; 12]);
         assert_eq!(h.encode().to_vec(), want);

@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(ManifestHeader::new(0).encode(), *b"Bdgr\x00\x00\x00\x08");
         assert_eq!(
             ManifestHeader::decode(b"Bdgr\x01\x02\x00\x08").unwrap(),
-            Some(ManifestHeader { external_magic: 0x0102, version: 8 })
+            Some(ManifestHeader {
+                external_magic: 0x0102,
+                version: 8
+            })
         );
         assert_eq!(ManifestHeader::decode(b"Bdgx\0\0\0\x08"), Err(b"Bdgx".to_vec()));
         assert_eq!(ManifestHeader::decode(b"Bdg"), Ok(None));
@@ -142,7 +145,11 @@ mod tests {
     #[test]
     fn record_golden_bytes_and_torn_tails() {
         let set = ManifestChangeSet {
-            changes: vec![ManifestChange { id: 1, compression: 1, ..Default::default() }],
+            changes: vec![ManifestChange {
+                id: 1,
+                compression: 1,
+                ..Default::default()
+            }],
         };
         let mut out = Vec::new();
         encode_record(&mut out, &set);
@@ -151,9 +158,16 @@ mod tests {
         want.extend_from_slice(&crc32c(&payload).to_be_bytes());
         want.extend_from_slice(&payload);
         assert_eq!(out, want);
-        assert_eq!(decode_record(&out, 1000).unwrap(), Record::Complete(set, out.len()));
+        assert_eq!(
+            decode_record(&out, 1000).unwrap(),
+            Record::Complete(set, out.len())
+        );
         for cut in 1..out.len() {
-            assert_eq!(decode_record(&out[..cut], 1000).unwrap(), Record::TornTail, "cut at {cut}");
+            assert_eq!(
+                decode_record(&out[..cut], 1000).unwrap(),
+                Record::TornTail,
+                "cut at {cut}"
+            );
         }
         assert_eq!(decode_record(&[], 1000).unwrap(), Record::End);
         let mut bad = out.clone();

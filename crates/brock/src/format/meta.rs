@@ -37,7 +37,14 @@ mod tests {
     #[test]
     fn bits_match_badger() {
         assert_eq!(
-            [BIT_DELETE, BIT_VALUE_POINTER, BIT_DISCARD_EARLIER_VERSIONS, BIT_MERGE_ENTRY, BIT_TXN, BIT_FIN_TXN],
+            [
+                BIT_DELETE,
+                BIT_VALUE_POINTER,
+                BIT_DISCARD_EARLIER_VERSIONS,
+                BIT_MERGE_ENTRY,
+                BIT_TXN,
+                BIT_FIN_TXN
+            ],
             [0x01, 0x02, 0x04, 0x08, 0x40, 0x80]
         );
     }

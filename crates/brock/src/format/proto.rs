@@ -148,9 +148,17 @@ mod tests {
         };
         let bytes = encode(&cs);
         assert_eq!(bytes, [0x0a, 0x04, 0x08, 0x01, 0x30, 0x01]);
-        assert_eq!(decode::<ManifestChangeSet>(&bytes, "ManifestChangeSet").unwrap(), cs);
+        assert_eq!(
+            decode::<ManifestChangeSet>(&bytes, "ManifestChangeSet").unwrap(),
+            cs
+        );
         // DELETE of table 300 at level 6.
-        let del = ManifestChange { id: 300, op: 1, level: 6, ..Default::default() };
+        let del = ManifestChange {
+            id: 300,
+            op: 1,
+            level: 6,
+            ..Default::default()
+        };
         assert_eq!(encode(&del), [0x08, 0xac, 0x02, 0x10, 0x01, 0x18, 0x06]);
     }
 

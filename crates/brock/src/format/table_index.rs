@@ -71,8 +71,7 @@ impl<'a> FbTable<'a> {
             return Err(bad(pos, "vtable outside the buffer"));
         }
         let vtable = vtable as usize;
-        let vtable_len =
-            usize::from(u16_le_at(buf, vtable).ok_or_else(|| bad(vtable, "vtable truncated"))?);
+        let vtable_len = usize::from(u16_le_at(buf, vtable).ok_or_else(|| bad(vtable, "vtable truncated"))?);
         if vtable_len < 4 || vtable_len % 2 != 0 || vtable + vtable_len > buf.len() {
             return Err(bad(vtable, "vtable length out of range"));
         }
@@ -124,8 +123,7 @@ impl<'a> FbTable<'a> {
         let vec = at
             .checked_add(rel)
             .ok_or_else(|| bad(at, "vector offset overflows"))?;
-        let len = u32_le_at(self.buf, vec).ok_or_else(|| bad(at, "vector outside the buffer"))?
-            as usize;
+        let len = u32_le_at(self.buf, vec).ok_or_else(|| bad(at, "vector outside the buffer"))? as usize;
         let start = vec + 4;
         let bytes = len
             .checked_mul(elem_size)
@@ -449,7 +447,11 @@ mod tests {
     #[test]
     fn first_block_offset_is_absent_and_reads_as_zero() {
         let idx = TableIndex {
-            blocks: vec![BlockHandle { base_key: vec![0xaa], offset: 0, len: 9 }],
+            blocks: vec![BlockHandle {
+                base_key: vec![0xaa],
+                offset: 0,
+                len: 9,
+            }],
             max_version: 1,
             key_count: 1,
             uncompressed_size: 9,
@@ -462,6 +464,41 @@ mod tests {
         assert_eq!(dec.blocks[0].offset, 0);
         assert!(dec.bloom_filter.is_empty());
         assert_eq!(dec.on_disk_size, 9 + enc.len() as u32);
+    }
+
+    /// The index of the Go-written `clean/000001.sst` fixture (136 bytes):
+    /// one block at offset 0 (so no offset field), a 26-byte bloom filter,
+    /// and `stale_data_size` 0 trimmed from the vtable.
+    const CLEAN_INDEX: [u8; 136] = [
+        0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x20, 0x00, 0x1c, 0x00, 0x18, 0x00, 0x10,
+        0x00, 0x08, 0x00, 0x0c, 0x00, 0x04, 0x00, 0x10, 0x00, 0x00, 0x00, 0x8c, 0x29, 0x01, 0x00, 0x1c, 0x00,
+        0x00, 0x00, 0x25, 0x08, 0x00, 0x00, 0x13, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00,
+        0x00, 0x24, 0x00, 0x00, 0x00, 0x1a, 0x00, 0x00, 0x00, 0x10, 0x70, 0x1e, 0x72, 0x46, 0x08, 0x26, 0x9a,
+        0x00, 0x44, 0x48, 0x02, 0x84, 0x38, 0x58, 0x6a, 0x43, 0x08, 0x4a, 0x13, 0xd0, 0x14, 0x03, 0x22, 0x8b,
+        0x04, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x0c, 0x00,
+        0x08, 0x00, 0x00, 0x00, 0x04, 0x00, 0x0a, 0x00, 0x00, 0x00, 0xb8, 0x02, 0x00, 0x00, 0x04, 0x00, 0x00,
+        0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0xff, 0x10, 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xec,
+    ];
+
+    #[test]
+    fn golden_bytes_of_a_go_written_index() {
+        let idx = TableIndex::decode(&CLEAN_INDEX).unwrap();
+        assert_eq!(idx.blocks.len(), 1);
+        assert_eq!(idx.blocks[0].offset, 0);
+        assert_eq!(idx.blocks[0].len, 696);
+        assert_eq!(
+            idx.blocks[0].base_key,
+            b"\x00\xff\x10\x80\xff\xff\xff\xff\xff\xff\xff\xec"
+        );
+        assert_eq!(idx.bloom_filter.len(), 26);
+        assert_eq!(idx.max_version, 19);
+        assert_eq!(idx.key_count, 28);
+        assert_eq!(idx.uncompressed_size, 2085);
+        assert_eq!(idx.stale_data_size, 0);
+        // Re-encoding from the pre-patch on-disk size gives the same bytes.
+        let mut unpatched = idx.clone();
+        unpatched.on_disk_size -= CLEAN_INDEX.len() as u32;
+        assert_eq!(unpatched.encode(), CLEAN_INDEX);
     }
 
     #[test]

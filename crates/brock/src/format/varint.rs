@@ -58,23 +58,20 @@ mod tests {
         put_uvarint(&mut out, 127);
         put_uvarint(&mut out, 128);
         put_uvarint(&mut out, 4_102_444_800);
-        assert_eq!(
-            out,
-            [0x00, 0x7f, 0x80, 0x01, 0x80, 0xae, 0x99, 0xa4, 0x0f]
-        );
+        assert_eq!(out, [0x00, 0x7f, 0x80, 0x01, 0x80, 0xae, 0x99, 0xa4, 0x0f]);
         let mut max = Vec::new();
         put_uvarint(&mut max, u64::MAX);
-        assert_eq!(
-            max,
-            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
-        );
+        assert_eq!(max, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
     }
 
     #[test]
     fn rejects_overflow_and_truncation() {
         assert_eq!(decode_uvarint(&[0x80]), None);
         assert_eq!(decode_uvarint(&[]), None);
-        assert_eq!(decode_uvarint(&[0xff; 9].iter().copied().chain([2]).collect::<Vec<_>>()), None);
+        assert_eq!(
+            decode_uvarint(&[0xff; 9].iter().copied().chain([2]).collect::<Vec<_>>()),
+            None
+        );
         assert_eq!(decode_uvarint(&[0xff; 11]), None);
     }
 

@@ -33,9 +33,8 @@ pub fn write_dump(view: &DirView, mode: DumpMode, w: &mut dyn Write) -> Result<u
     let mut line = Vec::new();
     let mut lines = 0u64;
     let now = now_secs();
-    let mut emit = |line: &[u8]| -> Result<()> {
-        w.write_all(line).map_err(|e| Error::io("<dump output>", e))
-    };
+    let mut emit =
+        |line: &[u8]| -> Result<()> { w.write_all(line).map_err(|e| Error::io("<dump output>", e)) };
     match mode {
         DumpMode::Latest => {
             for v in view.latest(u64::MAX)? {

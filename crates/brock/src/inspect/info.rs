@@ -122,7 +122,11 @@ impl DirView {
             .iter()
             .rev()
             .map(|m| FileInfo {
-                name: m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                name: m
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 size: m.file_len,
                 valid_end: Some(m.valid_end),
                 entries: Some(m.entries),
@@ -137,7 +141,11 @@ impl DirView {
                 size: f.len(),
                 valid_end: None,
                 entries: None,
-                discard: self.discard.iter().find(|(d, _)| *d == u64::from(fid)).map(|&(_, n)| n),
+                discard: self
+                    .discard
+                    .iter()
+                    .find(|(d, _)| *d == u64::from(fid))
+                    .map(|&(_, n)| n),
             })
             .collect();
         let others = self
@@ -174,7 +182,11 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// A key for people: printable ASCII as is, anything else as hex.
@@ -258,13 +270,21 @@ impl fmt::Display for DirInfo {
         writeln!(f, "\n[Totals]")?;
         writeln!(f, "  tables:      {:>4}  {}", self.tables.len(), human_bytes(sst))?;
         writeln!(f, "  value logs:  {:>4}  {}", self.vlogs.len(), human_bytes(vlog))?;
-        writeln!(f, "  WALs:        {:>4}  {} apparent", self.wals.len(), human_bytes(wal))?;
+        writeln!(
+            f,
+            "  WALs:        {:>4}  {} apparent",
+            self.wals.len(),
+            human_bytes(wal)
+        )?;
         writeln!(f, "  max version: {}", self.max_version)?;
         if self.external_magic != 0 {
             writeln!(f, "  external magic: {}", self.external_magic)?;
         }
         if self.manifest_torn_tail {
-            writeln!(f, "  MANIFEST ends in a torn record (a crash mid-append); it will be cut on the next read-write open")?;
+            writeln!(
+                f,
+                "  MANIFEST ends in a torn record (a crash mid-append); it will be cut on the next read-write open"
+            )?;
         }
         Ok(())
     }

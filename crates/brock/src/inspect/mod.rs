@@ -129,13 +129,20 @@ impl DirView {
         let dir = opts.dir.clone();
         let value_dir = opts.value_dir.clone().unwrap_or_else(|| dir.clone());
         if !vfs.exists(&dir) {
-            return Err(Error::io(&dir, std::io::Error::from(std::io::ErrorKind::NotFound)));
+            return Err(Error::io(
+                &dir,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
         }
         let manifest_path = dir.join("MANIFEST");
         if !vfs.exists(&manifest_path) {
             return Err(Error::MissingFile { path: manifest_path });
         }
-        let manifest = replay_manifest(&vfs.read_all(&manifest_path)?, &manifest_path, opts.external_magic)?;
+        let manifest = replay_manifest(
+            &vfs.read_all(&manifest_path)?,
+            &manifest_path,
+            opts.external_magic,
+        )?;
         let key_registry = read_key_registry(vfs, &dir)?;
 
         let mut levels: Vec<Vec<Table>> = (0..manifest.manifest.levels.len()).map(|_| Vec::new()).collect();
@@ -157,7 +164,7 @@ impl DirView {
         }
         for (level, tables) in levels.iter_mut().enumerate() {
             if level == 0 {
-                tables.sort_by(|a, b| b.id().cmp(&a.id()));
+                tables.sort_by_key(|t| std::cmp::Reverse(t.id()));
             } else {
                 tables.sort_by(|a, b| compare_keys(a.smallest(), b.smallest()));
                 for pair in tables.windows(2) {
@@ -199,7 +206,7 @@ impl DirView {
                 }
             }
         }
-        mems.sort_by(|a, b| b.fid.cmp(&a.fid));
+        mems.sort_by_key(|m| std::cmp::Reverse(m.fid));
         let discard = read_discard_stats(vfs, &value_dir)?;
         Ok(DirView {
             opts,

@@ -22,7 +22,10 @@ pub struct MergeIterator<I: KvIterator> {
 impl<I: KvIterator> MergeIterator<I> {
     /// A merge over `sources`, newest first. Call a seek before reading.
     pub fn new(sources: Vec<I>) -> Self {
-        MergeIterator { sources, current: None }
+        MergeIterator {
+            sources,
+            current: None,
+        }
     }
 
     fn pick(&mut self) {
@@ -98,7 +101,10 @@ mod tests {
                 .map(|(k, v, val)| {
                     (
                         key_with_version(k.as_bytes(), *v),
-                        OwnedValue { value: val.as_bytes().to_vec(), ..Default::default() },
+                        OwnedValue {
+                            value: val.as_bytes().to_vec(),
+                            ..Default::default()
+                        },
                     )
                 })
                 .collect(),

@@ -183,11 +183,20 @@ mod tests {
     use crate::format::proto::ManifestChangeSet;
 
     fn create(id: u64, level: u32) -> ManifestChange {
-        ManifestChange { id, level, compression: 1, ..Default::default() }
+        ManifestChange {
+            id,
+            level,
+            compression: 1,
+            ..Default::default()
+        }
     }
 
     fn delete(id: u64) -> ManifestChange {
-        ManifestChange { id, op: 1, ..Default::default() }
+        ManifestChange {
+            id,
+            op: 1,
+            ..Default::default()
+        }
     }
 
     fn file(sets: &[Vec<ManifestChange>]) -> Vec<u8> {
@@ -200,7 +209,11 @@ mod tests {
 
     #[test]
     fn replays_creates_and_deletes() {
-        let buf = file(&[vec![create(1, 0), create(2, 0)], vec![create(3, 6), delete(1), delete(2)], vec![delete(9)]]);
+        let buf = file(&[
+            vec![create(1, 0), create(2, 0)],
+            vec![create(3, 6), delete(1), delete(2)],
+            vec![delete(9)],
+        ]);
         let r = replay_manifest(&buf, Path::new("MANIFEST"), Some(0)).unwrap();
         assert_eq!(r.manifest.tables.keys().copied().collect::<Vec<_>>(), vec![3]);
         assert_eq!(r.manifest.levels[6].iter().copied().collect::<Vec<_>>(), vec![3]);
@@ -216,23 +229,40 @@ mod tests {
         let p = Path::new("MANIFEST");
         let mut m = good.clone();
         m[3] = b'x';
-        assert!(matches!(replay_manifest(&m, p, None), Err(Error::BadMagic { .. })));
+        assert!(matches!(
+            replay_manifest(&m, p, None),
+            Err(Error::BadMagic { .. })
+        ));
         let mut v = good.clone();
         v[7] = 9;
-        assert!(matches!(replay_manifest(&v, p, None), Err(Error::UnsupportedVersion { found: 9, .. })));
+        assert!(matches!(
+            replay_manifest(&v, p, None),
+            Err(Error::UnsupportedVersion { found: 9, .. })
+        ));
         assert!(matches!(
             replay_manifest(&good, p, Some(7)),
-            Err(Error::ExternalMagicMismatch { expected: 7, found: 0, .. })
+            Err(Error::ExternalMagicMismatch {
+                expected: 7,
+                found: 0,
+                ..
+            })
         ));
         let mut c = good.clone();
         *c.last_mut().unwrap() ^= 1;
         match replay_manifest(&c, p, None) {
-            Err(Error::Corruption { offset: 8, kind: CorruptionKind::ChecksumMismatch { .. }, .. }) => {}
+            Err(Error::Corruption {
+                offset: 8,
+                kind: CorruptionKind::ChecksumMismatch { .. },
+                ..
+            }) => {}
             other => panic!("expected a checksum mismatch at offset 8, got {other:?}"),
         }
         let twice = file(&[vec![create(1, 0)], vec![create(1, 1)]]);
         assert!(replay_manifest(&twice, p, None).unwrap_err().is_corruption());
-        assert!(matches!(replay_manifest(b"", p, None), Err(Error::BadMagic { .. })));
+        assert!(matches!(
+            replay_manifest(b"", p, None),
+            Err(Error::BadMagic { .. })
+        ));
     }
 
     #[test]

@@ -49,15 +49,18 @@ impl Block {
     /// Parses and validates an uncompressed block; checks its checksum when `verify`.
     pub fn decode(data: Vec<u8>, verify: bool) -> Result<Self, DecodeError> {
         let len = data.len();
-        let chk_len = u32_be_at(&data, len.wrapping_sub(4))
-            .ok_or_else(|| DecodeError::truncated(0, 4, len))? as usize;
-        let chk_start = len
-            .checked_sub(4 + chk_len)
-            .ok_or_else(|| DecodeError::new(len - 4, CorruptionKind::OutOfRange {
-                field: "block checksum length",
-                value: chk_len as u64,
-                limit: len as u64 - 4,
-            }))?;
+        let chk_len =
+            u32_be_at(&data, len.wrapping_sub(4)).ok_or_else(|| DecodeError::truncated(0, 4, len))? as usize;
+        let chk_start = len.checked_sub(4 + chk_len).ok_or_else(|| {
+            DecodeError::new(
+                len - 4,
+                CorruptionKind::OutOfRange {
+                    field: "block checksum length",
+                    value: chk_len as u64,
+                    limit: len as u64 - 4,
+                },
+            )
+        })?;
         let count_at = chk_start
             .checked_sub(4)
             .ok_or_else(|| DecodeError::truncated(0, 4, chk_start))?;
@@ -69,15 +72,25 @@ impl Block {
         let entries_end = count
             .checked_mul(4)
             .and_then(|b| count_at.checked_sub(b))
-            .ok_or_else(|| DecodeError::new(count_at, CorruptionKind::OutOfRange {
-                field: "block entry count",
-                value: count as u64,
-                limit: (count_at / 4) as u64,
-            }))?;
+            .ok_or_else(|| {
+                DecodeError::new(
+                    count_at,
+                    CorruptionKind::OutOfRange {
+                        field: "block entry count",
+                        value: count as u64,
+                        limit: (count_at / 4) as u64,
+                    },
+                )
+            })?;
         if count == 0 {
             return Err(bad(count_at, "block has no entries"));
         }
-        let mut block = Block { data, entries_end, count, base_len: 0 };
+        let mut block = Block {
+            data,
+            entries_end,
+            count,
+            base_len: 0,
+        };
         block.validate()?;
         Ok(block)
     }
@@ -133,7 +146,11 @@ impl Block {
     }
 
     fn entry_end(&self, i: usize) -> usize {
-        if i + 1 < self.count { self.raw_offset(i + 1) } else { self.entries_end }
+        if i + 1 < self.count {
+            self.raw_offset(i + 1)
+        } else {
+            self.entries_end
+        }
     }
 
     /// Number of entries.
@@ -228,10 +245,7 @@ impl BlockBuilder {
             self.base_key.extend_from_slice(key);
             0
         } else {
-            key.iter()
-                .zip(&self.base_key)
-                .take_while(|(a, b)| a == b)
-                .count()
+            key.iter().zip(&self.base_key).take_while(|(a, b)| a == b).count()
         };
         let diff = &key[overlap..];
         self.offsets.push(self.buf.len() as u32);
@@ -263,7 +277,12 @@ mod tests {
     use crate::format::key::key_with_version;
 
     fn vs(v: &[u8]) -> ValueStruct<'_> {
-        ValueStruct { meta: 0, user_meta: 0, expires_at: 0, value: v }
+        ValueStruct {
+            meta: 0,
+            user_meta: 0,
+            expires_at: 0,
+            value: v,
+        }
     }
 
     fn sample() -> Vec<u8> {

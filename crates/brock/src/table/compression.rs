@@ -87,7 +87,11 @@ mod tests {
     #[test]
     fn round_trips() {
         let data: Vec<u8> = (0..5000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
-        for kind in [CompressionType::None, CompressionType::Snappy, CompressionType::Zstd] {
+        for kind in [
+            CompressionType::None,
+            CompressionType::Snappy,
+            CompressionType::Zstd,
+        ] {
             let c = compress(kind, &data, DEFAULT_ZSTD_LEVEL);
             assert_eq!(decompress(kind, c, data.len()).unwrap(), data, "{kind:?}");
         }

@@ -21,7 +21,11 @@ pub struct ConcatIterator<'a> {
 impl<'a> ConcatIterator<'a> {
     /// `tables` must be sorted by key range and not overlap.
     pub fn new(tables: Vec<&'a Table>) -> Self {
-        ConcatIterator { tables, idx: 0, cur: None }
+        ConcatIterator {
+            tables,
+            idx: 0,
+            cur: None,
+        }
     }
 
     fn open(&mut self, idx: usize) -> Result<()> {

@@ -8,7 +8,10 @@ pub mod compression;
 mod concat;
 mod iterator;
 mod snappy;
-#[expect(clippy::module_inception, reason = "the reader owns the `Table` type, as Badger's table.go")]
+#[expect(
+    clippy::module_inception,
+    reason = "the reader owns the `Table` type, as Badger's table.go"
+)]
 mod table;
 
 pub use builder::{BuilderOptions, TableBuilder};

@@ -71,28 +71,50 @@ impl Table {
             Ok(u32::from_be_bytes(b))
         };
         if size < 8 {
-            return Err(corrupt(0, CorruptionKind::Truncated { needed: 8, available: size }));
+            return Err(corrupt(
+                0,
+                CorruptionKind::Truncated {
+                    needed: 8,
+                    available: size,
+                },
+            ));
         }
         let chk_len = u64::from(read_u32(size - 4)?);
-        let chk_start = (size - 4).checked_sub(chk_len).filter(|&s| s >= 4).ok_or_else(|| {
-            corrupt(
-                size - 4,
-                CorruptionKind::OutOfRange { field: "table checksum length", value: chk_len, limit: size - 8 },
-            )
-        })?;
+        let chk_start = (size - 4)
+            .checked_sub(chk_len)
+            .filter(|&s| s >= 4)
+            .ok_or_else(|| {
+                corrupt(
+                    size - 4,
+                    CorruptionKind::OutOfRange {
+                        field: "table checksum length",
+                        value: chk_len,
+                        limit: size - 8,
+                    },
+                )
+            })?;
         let chk = file.read_vec_at(chk_start, chk_len)?;
         let index_len = u64::from(read_u32(chk_start - 4)?);
         let index_offset = (chk_start - 4).checked_sub(index_len).ok_or_else(|| {
             corrupt(
                 chk_start - 4,
-                CorruptionKind::OutOfRange { field: "table index length", value: index_len, limit: chk_start - 4 },
+                CorruptionKind::OutOfRange {
+                    field: "table index length",
+                    value: index_len,
+                    limit: chk_start - 4,
+                },
             )
         })?;
         let index_bytes = file.read_vec_at(index_offset, index_len)?;
         checksum::verify_checksum(&index_bytes, &chk).map_err(|e| e.in_file(&path, index_offset))?;
         let index = TableIndex::decode(&index_bytes).map_err(|e| e.in_file(&path, index_offset))?;
         if index.blocks.is_empty() {
-            return Err(corrupt(index_offset, CorruptionKind::BadIndex { detail: "table has no blocks" }));
+            return Err(corrupt(
+                index_offset,
+                CorruptionKind::BadIndex {
+                    detail: "table has no blocks",
+                },
+            ));
         }
         let mut end = 0u64;
         for b in &index.blocks {
@@ -101,7 +123,11 @@ impl Table {
             if off != end || off + len > index_offset || len == 0 {
                 return Err(corrupt(
                     index_offset,
-                    CorruptionKind::OutOfRange { field: "block offset", value: off, limit: index_offset },
+                    CorruptionKind::OutOfRange {
+                        field: "block offset",
+                        value: off,
+                        limit: index_offset,
+                    },
                 ));
             }
             end = off + len;
@@ -184,7 +210,11 @@ impl Table {
             .map_err(|e| e.in_file(self.path(), u64::from(h.offset)))?;
         Block::decode(data, self.opts.verify_blocks).map_err(|e| {
             // Offsets inside a decompressed block are not file offsets: then name the block start.
-            let within = if self.opts.compression == CompressionType::None { e.offset } else { 0 };
+            let within = if self.opts.compression == CompressionType::None {
+                e.offset
+            } else {
+                0
+            };
             Error::corruption(self.path(), u64::from(h.offset) + within, e.kind)
         })
     }

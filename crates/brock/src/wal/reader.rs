@@ -97,7 +97,10 @@ impl LogReader {
         self.buf.drain(..self.pos);
         self.buf_start += self.pos as u64;
         self.pos = 0;
-        let file_left = self.file.len().saturating_sub(self.buf_start + self.buf.len() as u64);
+        let file_left = self
+            .file
+            .len()
+            .saturating_sub(self.buf_start + self.buf.len() as u64);
         let want = need.max(CHUNK).saturating_sub(self.buf.len()) as u64;
         let take = want.min(file_left) as usize;
         if take == 0 {

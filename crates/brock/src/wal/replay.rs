@@ -70,7 +70,9 @@ impl TxnReplay {
                 }
                 self.pending.push(e);
             } else if e.meta & BIT_FIN_TXN != 0 {
-                let ts = std::str::from_utf8(&e.value).ok().and_then(|s| s.parse::<u64>().ok());
+                let ts = std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok());
                 // An empty transaction has a marker and nothing else; Badger
                 // never writes one, and treats the marker as closing nothing.
                 if ts != Some(self.pending_ts) || self.pending.is_empty() {
