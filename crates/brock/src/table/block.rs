@@ -129,14 +129,14 @@ impl Block {
             ValueStruct::decode(&self.data[value_start..end]).map_err(|e| e.at(value_start as u64))?;
         }
         // Entries must ascend; a cheap check that catches mis-ordered data.
-        let mut prev: Vec<u8> = Vec::new();
+        let mut prev = Vec::with_capacity(self.base_len + 16);
+        let mut cur = Vec::with_capacity(self.base_len + 16);
         for i in 0..self.count {
-            let mut k = Vec::new();
-            self.key_into(i, &mut k);
-            if i > 0 && compare_keys(&prev, &k) != Ordering::Less {
+            self.key_into(i, &mut cur);
+            if i > 0 && compare_keys(&prev, &cur) != Ordering::Less {
                 return Err(bad(self.raw_offset(i), "keys not ascending"));
             }
-            prev = k;
+            std::mem::swap(&mut prev, &mut cur);
         }
         Ok(())
     }
