@@ -90,6 +90,86 @@ pub enum Error {
         reason: String,
     },
 
+    /// An option has a value that is not allowed.
+    #[error("invalid option `{name}`: {reason}")]
+    InvalidOption {
+        /// The option's name (the `Options` field).
+        name: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A feature this build does not have yet was asked for.
+    #[error("not supported yet: {feature}")]
+    Unsupported {
+        /// What was asked for.
+        feature: &'static str,
+    },
+
+    /// Another process or handle holds the directory lock.
+    #[error("{} is locked by another {} (pid {})", path.display(), if *exclusive { "writer" } else { "reader" }, holder_pid.map_or_else(|| "unknown".to_string(), |p| p.to_string()))]
+    Locked {
+        /// The locked directory.
+        path: PathBuf,
+        /// The pid in its `LOCK` file, if readable.
+        holder_pid: Option<u32>,
+        /// Whether the holder is a writer (as far as we can tell).
+        exclusive: bool,
+    },
+
+    /// The database was opened read-only.
+    #[error("the database is read-only")]
+    ReadOnly,
+
+    /// The database is closed (or closing).
+    #[error("the database is closed")]
+    Closed,
+
+    /// A transaction would exceed Badger's batch limits.
+    #[error("transaction too big: {entries} entries, {bytes} bytes (limits {max_entries} entries, {max_bytes} bytes)")]
+    TxnTooBig {
+        /// Entries including this one.
+        entries: u64,
+        /// Estimated bytes including this one.
+        bytes: u64,
+        /// `max_batch_count`.
+        max_entries: u64,
+        /// `max_batch_size`.
+        max_bytes: u64,
+    },
+
+    /// A serializable-snapshot conflict: retry the transaction.
+    #[error("transaction conflict: a key it read was written by a newer commit; retry")]
+    Conflict,
+
+    /// A key that may not be written or read.
+    #[error("invalid key: {reason}")]
+    InvalidKey {
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A value larger than this build stores.
+    #[error("value of {len} bytes is too large (limit {limit})")]
+    ValueTooLarge {
+        /// Its length.
+        len: u64,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// The transaction was already committed or discarded.
+    #[error("the transaction has already been committed or discarded")]
+    TxnDone,
+
+    /// An earlier write or sync failed; the database refuses further writes
+    /// rather than carry on over data it may have lost.
+    #[error("an earlier write failed ({cause}); the database refuses writes until reopened")]
+    WritesPoisoned {
+        /// The first failure.
+        cause: String,
+    },
+
     /// A directory lacks a file that its MANIFEST or layout requires.
     #[error("{} is missing", path.display())]
     MissingFile {

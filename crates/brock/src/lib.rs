@@ -8,6 +8,8 @@ pub mod format;
 pub mod inspect;
 pub mod iterator;
 pub mod levels;
+pub mod memtable;
+pub mod options;
 pub mod table;
 pub mod vfs;
 pub mod vlog;

@@ -91,7 +91,7 @@ impl DirView {
     pub fn info(&self) -> DirInfo {
         let mut levels = Vec::new();
         let mut tables = Vec::new();
-        for (level, ts) in self.levels.iter().enumerate() {
+        for (level, ts) in self.levels().iter().enumerate() {
             levels.push(LevelInfo {
                 level,
                 tables: ts.len(),

@@ -21,15 +21,13 @@ pub use info::{DirInfo, FileInfo, LevelInfo, TableInfo, human_bytes, show_key};
 use crate::crypto::{KeyRegistry, read_key_registry};
 use crate::discard::read_discard_stats;
 use crate::error::{Error, Result};
-use crate::format::key::INTERNAL_PREFIX;
 use crate::format::meta::{BIT_VALUE_POINTER, is_deleted_or_expired, now_secs};
-use crate::format::{ValuePointer, compare_keys, key_with_version, user_key, version};
-use crate::iterator::{KvIterator, MergeIterator, VecIterator};
-use crate::levels::{ManifestReplay, replay_manifest};
-use crate::table::{ConcatIterator, OwnedValue, Table, TableIterator, TableOptions};
+use crate::format::{ValuePointer, user_key, version};
+use crate::iterator::{KvIterator, MergeIterator, VecIterator, VisibleIterator};
+use crate::levels::{ManifestReplay, Tree, replay_manifest};
+use crate::table::{OwnedValue, Table, TableOptions};
 use crate::vfs::{FileKind, OsVfs, RandomAccessFile, Vfs, classify};
 use crate::wal::TxnReplay;
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,7 +108,7 @@ pub struct DirView {
     manifest: ManifestReplay,
     key_registry: Option<KeyRegistry>,
     /// Tables per level; L0 newest first, other levels by key range.
-    levels: Vec<Vec<Table>>,
+    tree: Tree,
     /// Replayed WALs, newest first.
     mems: Vec<MemWal>,
     vlogs: BTreeMap<u32, Arc<dyn RandomAccessFile>>,
@@ -145,7 +143,7 @@ impl DirView {
         )?;
         let key_registry = read_key_registry(vfs, &dir)?;
 
-        let mut levels: Vec<Vec<Table>> = (0..manifest.manifest.levels.len()).map(|_| Vec::new()).collect();
+        let mut levels: Vec<Vec<Arc<Table>>> = vec![Vec::new(); manifest.manifest.levels.len()];
         for (&id, tm) in &manifest.manifest.tables {
             let path = dir.join(crate::vfs::sst_file_name(id));
             if !vfs.exists(&path) {
@@ -160,30 +158,9 @@ impl DirView {
                     verify_blocks: opts.verify_blocks,
                 },
             )?;
-            levels[tm.level as usize].push(table);
+            levels[tm.level as usize].push(Arc::new(table));
         }
-        for (level, tables) in levels.iter_mut().enumerate() {
-            if level == 0 {
-                tables.sort_by_key(|t| std::cmp::Reverse(t.id()));
-            } else {
-                tables.sort_by(|a, b| compare_keys(a.smallest(), b.smallest()));
-                for pair in tables.windows(2) {
-                    if compare_keys(pair[0].biggest(), pair[1].smallest()) != Ordering::Less {
-                        return Err(Error::corruption(
-                            pair[1].path(),
-                            0,
-                            crate::error::CorruptionKind::Inconsistent {
-                                detail: format!(
-                                    "tables {} and {} overlap at level {level}",
-                                    pair[0].id(),
-                                    pair[1].id()
-                                ),
-                            },
-                        ));
-                    }
-                }
-            }
-        }
+        let tree = Tree::new(levels)?;
 
         let mut mems = Vec::new();
         let mut vlogs = BTreeMap::new();
@@ -212,7 +189,7 @@ impl DirView {
             opts,
             manifest,
             key_registry,
-            levels,
+            tree,
             mems,
             vlogs,
             discard,
@@ -236,8 +213,8 @@ impl DirView {
     }
 
     /// Tables per level (L0 newest first).
-    pub fn levels(&self) -> &[Vec<Table>] {
-        &self.levels
+    pub fn levels(&self) -> &[Vec<Arc<Table>>] {
+        self.tree.levels()
     }
 
     /// Replayed WALs, newest first.
@@ -247,26 +224,17 @@ impl DirView {
 
     /// The highest version anywhere in the directory.
     pub fn max_version(&self) -> u64 {
-        let tables = self.levels.iter().flatten().map(|t| t.index().max_version);
         let mems = self.mems.iter().map(|m| m.max_version);
-        tables.chain(mems).max().unwrap_or(0)
+        mems.chain([self.tree.max_version()]).max().unwrap_or(0)
     }
 
     /// All sources merged, newest first.
-    fn merged(&self) -> MergeIterator<Box<dyn KvIterator + '_>> {
-        let mut sources: Vec<Box<dyn KvIterator + '_>> = Vec::new();
+    fn merged(&self) -> MergeIterator<Box<dyn KvIterator + Send>> {
+        let mut sources: Vec<Box<dyn KvIterator + Send>> = Vec::new();
         for m in &self.mems {
             sources.push(Box::new(VecIterator::new(m.data.clone())));
         }
-        for (level, tables) in self.levels.iter().enumerate() {
-            if level == 0 {
-                for t in tables {
-                    sources.push(Box::new(TableIterator::new(t)));
-                }
-            } else if !tables.is_empty() {
-                sources.push(Box::new(ConcatIterator::new(tables.iter().collect())));
-            }
-        }
+        sources.extend(self.tree.iterators());
         MergeIterator::new(sources)
     }
 
@@ -290,33 +258,27 @@ impl DirView {
     /// Every stored version of every user key (internal keys excluded), in
     /// key order, newest version first within a key.
     pub fn versions(&self) -> Result<Versions<'_>> {
-        let mut it = self.merged();
-        it.seek_to_first()?;
+        let mut it = VisibleIterator::new(self.merged(), u64::MAX, true, &[], now_secs());
+        it.rewind()?;
         Ok(Versions { view: self, it })
     }
 
     /// The newest visible version of every key at `read_ts`, skipping
     /// deleted and expired keys.
-    pub fn latest(&self, read_ts: u64) -> Result<Latest<'_>> {
-        Ok(Latest {
-            versions: self.versions()?,
-            read_ts,
-            now: now_secs(),
-            last_key: None,
-        })
+    pub fn latest(&self, read_ts: u64) -> Result<Versions<'_>> {
+        let mut it = VisibleIterator::new(self.merged(), read_ts, false, &[], now_secs());
+        it.rewind()?;
+        Ok(Versions { view: self, it })
     }
 
     /// The newest version of `key` at or below `read_ts`, if visible.
     pub fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<Version>> {
-        let mut it = self.merged();
-        it.seek(&key_with_version(key, read_ts))?;
+        let mut it = VisibleIterator::new(self.merged(), read_ts, false, key, now_secs());
+        it.rewind()?;
         if !it.valid() || user_key(it.key()) != key {
             return Ok(None);
         }
         let v = it.value();
-        if is_deleted_or_expired(v.meta, v.expires_at, now_secs()) {
-            return Ok(None);
-        }
         Ok(Some(Version {
             key: key.to_vec(),
             version: version(it.key()),
@@ -362,78 +324,36 @@ fn replay_mem(vfs: &dyn Vfs, path: &Path, fid: u32) -> Result<MemWal> {
     })
 }
 
-/// Iterator over every stored version; see [`DirView::versions`].
+/// Iterator over versions with values resolved; see [`DirView::versions`]
+/// and [`DirView::latest`].
 pub struct Versions<'a> {
     view: &'a DirView,
-    it: MergeIterator<Box<dyn KvIterator + 'a>>,
+    it: VisibleIterator<MergeIterator<Box<dyn KvIterator + Send>>>,
 }
 
 impl Versions<'_> {
-    /// The next user-visible entry with its value still unresolved.
-    fn next_raw(&mut self) -> Result<Option<Version>> {
-        while self.it.valid() {
-            let k = self.it.key();
-            if user_key(k).starts_with(INTERNAL_PREFIX) {
-                self.it.next()?;
-                continue;
-            }
-            let v = self.it.value();
-            let out = Version {
-                key: user_key(k).to_vec(),
-                version: version(k),
-                meta: v.meta,
-                user_meta: v.user_meta,
-                expires_at: v.expires_at,
-                value: v.value.to_vec(),
-            };
-            self.it.next()?;
-            return Ok(Some(out));
+    fn advance(&mut self) -> Result<Option<Version>> {
+        if !self.it.valid() {
+            return Ok(None);
         }
-        Ok(None)
-    }
-
-    fn resolved(&self, mut v: Version) -> Result<Version> {
-        v.value = self.view.resolve(v.meta, &v.value)?;
-        Ok(v)
+        let k = self.it.key();
+        let v = self.it.value();
+        let out = Version {
+            key: user_key(k).to_vec(),
+            version: version(k),
+            meta: v.meta,
+            user_meta: v.user_meta,
+            expires_at: v.expires_at,
+            value: self.view.resolve(v.meta, v.value)?,
+        };
+        self.it.next()?;
+        Ok(Some(out))
     }
 }
 
 impl Iterator for Versions<'_> {
     type Item = Result<Version>;
     fn next(&mut self) -> Option<Self::Item> {
-        match self.next_raw() {
-            Ok(Some(v)) => Some(self.resolved(v)),
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
-        }
-    }
-}
-
-/// Iterator over the newest visible version per key; see [`DirView::latest`].
-pub struct Latest<'a> {
-    versions: Versions<'a>,
-    read_ts: u64,
-    now: u64,
-    last_key: Option<Vec<u8>>,
-}
-
-impl Iterator for Latest<'_> {
-    type Item = Result<Version>;
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let v = match self.versions.next_raw() {
-                Ok(Some(v)) => v,
-                Ok(None) => return None,
-                Err(e) => return Some(Err(e)),
-            };
-            if v.version > self.read_ts || self.last_key.as_deref() == Some(&v.key[..]) {
-                continue;
-            }
-            self.last_key = Some(v.key.clone());
-            if v.is_deleted_or_expired(self.now) {
-                continue;
-            }
-            return Some(self.versions.resolved(v));
-        }
+        self.advance().transpose()
     }
 }

@@ -10,9 +10,11 @@
 
 mod merge;
 mod vec_iter;
+mod visible;
 
 pub use merge::MergeIterator;
 pub use vec_iter::VecIterator;
+pub use visible::VisibleIterator;
 
 use crate::error::Result;
 use crate::format::ValueStruct;

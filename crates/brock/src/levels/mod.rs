@@ -1,5 +1,9 @@
 //! The tree's shape: the MANIFEST and, later, level handlers and compaction.
 
 pub mod manifest;
+pub mod manifest_file;
+pub mod tree;
 
 pub use manifest::{Manifest, ManifestReplay, TableManifest, replay_manifest};
+pub use tree::Tree;
+pub use manifest_file::{ManifestFile, create_change, delete_change};

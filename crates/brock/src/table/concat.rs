@@ -9,18 +9,19 @@ use super::table::Table;
 use crate::error::Result;
 use crate::format::{ValueStruct, compare_keys};
 use crate::iterator::KvIterator;
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 
 /// Iterates non-overlapping tables in key order.
-pub struct ConcatIterator<'a> {
-    tables: Vec<&'a Table>,
+pub struct ConcatIterator<T: Borrow<Table> + Clone> {
+    tables: Vec<T>,
     idx: usize,
-    cur: Option<TableIterator<'a>>,
+    cur: Option<TableIterator<T>>,
 }
 
-impl<'a> ConcatIterator<'a> {
+impl<T: Borrow<Table> + Clone> ConcatIterator<T> {
     /// `tables` must be sorted by key range and not overlap.
-    pub fn new(tables: Vec<&'a Table>) -> Self {
+    pub fn new(tables: Vec<T>) -> Self {
         ConcatIterator {
             tables,
             idx: 0,
@@ -30,7 +31,7 @@ impl<'a> ConcatIterator<'a> {
 
     fn open(&mut self, idx: usize) -> Result<()> {
         self.idx = idx;
-        self.cur = self.tables.get(idx).map(|t| TableIterator::new(t));
+        self.cur = self.tables.get(idx).cloned().map(TableIterator::new);
         if let Some(it) = &mut self.cur {
             it.seek_to_first()?;
         }
@@ -46,7 +47,7 @@ impl<'a> ConcatIterator<'a> {
     }
 }
 
-impl KvIterator for ConcatIterator<'_> {
+impl<T: Borrow<Table> + Clone> KvIterator for ConcatIterator<T> {
     fn seek_to_first(&mut self) -> Result<()> {
         self.open(0)?;
         self.skip_exhausted()
@@ -56,7 +57,7 @@ impl KvIterator for ConcatIterator<'_> {
         // First table whose biggest key is ≥ key.
         let idx = self
             .tables
-            .partition_point(|t| compare_keys(t.biggest(), key) == Ordering::Less);
+            .partition_point(|t| compare_keys(t.borrow().biggest(), key) == Ordering::Less);
         self.open(idx)?;
         if let Some(it) = &mut self.cur {
             it.seek(key)?;

@@ -9,19 +9,21 @@ use super::table::{OwnedValue, Table};
 use crate::error::Result;
 use crate::format::ValueStruct;
 use crate::iterator::KvIterator;
+use std::borrow::Borrow;
+use std::sync::Arc;
 
-/// A cursor over a [`Table`].
-pub struct TableIterator<'a> {
-    table: &'a Table,
+/// A cursor over a [`Table`], held by reference or by `Arc`.
+pub struct TableIterator<T: Borrow<Table>> {
+    table: T,
     block_idx: usize,
-    block: Option<Block>,
+    block: Option<Arc<Block>>,
     entry: usize,
     key: Vec<u8>,
 }
 
-impl<'a> TableIterator<'a> {
+impl<T: Borrow<Table>> TableIterator<T> {
     /// A cursor over `table`, not yet positioned.
-    pub fn new(table: &'a Table) -> Self {
+    pub fn new(table: T) -> Self {
         TableIterator {
             table,
             block_idx: 0,
@@ -32,12 +34,13 @@ impl<'a> TableIterator<'a> {
     }
 
     fn load(&mut self, idx: usize) -> Result<()> {
-        if idx >= self.table.block_count() {
+        let table: &Table = self.table.borrow();
+        if idx >= table.block_count() {
             self.block = None;
             return Ok(());
         }
         if self.block.is_none() || self.block_idx != idx {
-            self.block = Some(self.table.block(idx)?);
+            self.block = Some(table.block(idx)?);
             self.block_idx = idx;
         }
         Ok(())
@@ -66,14 +69,14 @@ impl<'a> TableIterator<'a> {
     }
 }
 
-impl KvIterator for TableIterator<'_> {
+impl<T: Borrow<Table>> KvIterator for TableIterator<T> {
     fn seek_to_first(&mut self) -> Result<()> {
         self.load(0)?;
         self.settle(0)
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<()> {
-        let idx = self.table.first_block_for(key);
+        let idx = self.table.borrow().first_block_for(key);
         self.load(idx)?;
         let e = self.block.as_ref().map_or(0, |b| b.seek(key));
         self.settle(e)

@@ -4,6 +4,7 @@
 
 pub mod block;
 mod builder;
+mod cache;
 pub mod compression;
 mod concat;
 mod iterator;
@@ -15,6 +16,7 @@ mod snappy;
 mod table;
 
 pub use builder::{BuilderOptions, TableBuilder};
+pub use cache::BlockCache;
 pub use concat::ConcatIterator;
 pub use iterator::TableIterator;
 pub use table::{OwnedValue, Table, TableOptions};

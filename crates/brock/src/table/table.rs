@@ -17,6 +17,7 @@
 //! `Corruption` error naming the file and offset, never a panic.
 
 use super::block::Block;
+use super::cache::BlockCache;
 use super::compression;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::format::table_index::TableIndex;
@@ -50,12 +51,22 @@ pub struct Table {
     index_len: u64,
     smallest: Vec<u8>,
     biggest: Vec<u8>,
+    cache: Option<BlockCache>,
 }
 
 impl Table {
     /// Opens a table: reads the footer and the index, verifies the index
     /// checksum, and finds the key range.
     pub fn open(file: Arc<dyn RandomAccessFile>, opts: TableOptions) -> Result<Self> {
+        Self::open_cached(file, opts, None)
+    }
+
+    /// Opens a table whose blocks are cached in `cache`.
+    pub fn open_cached(
+        file: Arc<dyn RandomAccessFile>,
+        opts: TableOptions,
+        cache: Option<BlockCache>,
+    ) -> Result<Self> {
         let path = file.path().to_path_buf();
         if opts.key_id != 0 {
             return Err(Error::EncryptionNotSupported {
@@ -140,9 +151,11 @@ impl Table {
             index,
             index_offset,
             index_len,
+            cache: None,
         };
         let last = t.block(t.index.blocks.len() - 1)?;
         last.key_into(last.len() - 1, &mut t.biggest);
+        t.cache = cache;
         Ok(t)
     }
 
@@ -201,8 +214,21 @@ impl Table {
         !self.index.bloom_filter.is_empty() && !bloom::may_contain_key(&self.index.bloom_filter, user_key)
     }
 
-    /// Reads, decompresses and validates block `i`.
-    pub fn block(&self, i: usize) -> Result<Block> {
+    /// Block `i`, from the cache or read, decompressed and validated.
+    pub fn block(&self, i: usize) -> Result<Arc<Block>> {
+        if let Some(c) = &self.cache {
+            if let Some(b) = c.get(self.opts.id, i as u32) {
+                return Ok(b);
+            }
+            let b = Arc::new(self.read_block(i)?);
+            c.insert(self.opts.id, i as u32, b.clone());
+            return Ok(b);
+        }
+        Ok(Arc::new(self.read_block(i)?))
+    }
+
+    /// Reads, decompresses and validates block `i`, bypassing the cache.
+    pub fn read_block(&self, i: usize) -> Result<Block> {
         let h = &self.index.blocks[i];
         let raw = self.file.read_vec_at(u64::from(h.offset), u64::from(h.len))?;
         let limit = (self.index.uncompressed_size as usize).max(raw.len());

@@ -4,14 +4,20 @@
 //! thread. Errors carry the path. Readers use positional reads (`read_at`),
 //! so one open file serves concurrent readers without a lock.
 //!
-//! This first cut holds the read side used by the offline view and the
-//! format readers; the write side (append, sync, rename, directory sync,
-//! locks) and the crash-simulating in-memory implementation arrive with the
-//! engine.
+//! Writers append with ordinary writes (never through a writable mapping),
+//! so a full disk is an `Io` error, not a SIGBUS. Durability follows POSIX:
+//! file contents are durable after [`WritableFile::sync_data`], and a created,
+//! renamed or removed name is durable after [`Vfs::sync_dir`] on its parent.
+//! [`MemVfs`] models exactly that, so tests can "pull the plug" and see what a
+//! real crash would leave (see `docs/durability.md`).
 
+mod lock;
+mod mem;
 mod names;
 mod os;
 
+pub use lock::{DirectoryLock, LOCK_FILE};
+pub use mem::{CrashMode, MemVfs};
 pub use names::{FileKind, classify, mem_file_name, sst_file_name, vlog_file_name};
 pub use os::OsVfs;
 
@@ -87,8 +93,67 @@ pub struct DirEntry {
     pub is_dir: bool,
 }
 
+/// A file opened for writing.
+pub trait WritableFile: Send + Sync + std::fmt::Debug {
+    /// Appends `data` at the end of the file.
+    fn append(&mut self, data: &[u8]) -> Result<()>;
+
+    /// Overwrites bytes at `offset` (which must be within or at the end of the file).
+    fn write_at(&mut self, data: &[u8], offset: u64) -> Result<()>;
+
+    /// Makes the contents durable (fdatasync).
+    fn sync_data(&mut self) -> Result<()>;
+
+    /// Cuts or extends (with zeros) the file to `len` bytes.
+    fn set_len(&mut self, len: u64) -> Result<()>;
+
+    /// The file's length in bytes.
+    fn len(&self) -> u64;
+
+    /// True for an empty file.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The path it was opened with.
+    fn path(&self) -> &Path;
+}
+
+/// A held directory lock; dropping it releases the lock.
+pub trait DirLock: Send + Sync + std::fmt::Debug {}
+
+/// How a file is opened for writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create a new file; fail if it exists.
+    CreateNew,
+    /// Create the file, or empty an existing one.
+    Truncate,
+    /// Open an existing file, positioned at its end.
+    Existing,
+}
+
 /// The file system as Brock sees it.
 pub trait Vfs: Send + Sync + std::fmt::Debug {
+    /// Opens a file for writing (created files get mode 0600).
+    fn open_write(&self, path: &Path, mode: OpenMode) -> Result<Box<dyn WritableFile>>;
+
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> Result<()>;
+
+    /// Renames a file, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+
+    /// Creates a directory and its parents (mode 0700).
+    fn create_dir_all(&self, path: &Path) -> Result<()>;
+
+    /// Makes the directory's entries durable (fsync of the directory).
+    fn sync_dir(&self, path: &Path) -> Result<()>;
+
+    /// Takes a lock on a directory: exclusive, or shared for readers.
+    /// `Ok(None)` means another holder has a conflicting lock.
+    fn lock_dir(&self, path: &Path, exclusive: bool) -> Result<Option<Box<dyn DirLock>>>;
+
     /// Opens an existing file for reading.
     fn open_read(&self, path: &Path) -> Result<Arc<dyn RandomAccessFile>>;
 

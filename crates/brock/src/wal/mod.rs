@@ -13,6 +13,8 @@
 
 mod reader;
 mod replay;
+mod writer;
 
 pub use reader::{LogEntry, LogReader};
 pub use replay::{TxnReplay, replay_file};
+pub use writer::{LogWriter, TxnEntry, encode_txn};

@@ -1,0 +1,119 @@
+//! The tables of every level at one moment: an immutable snapshot.
+//!
+//! Badger's `levelsController` read side (`levels.go` `get`,
+//! `appendIterators`, `level_handler.go`). L0 tables may overlap and are
+//! kept newest first (highest id first); every deeper level is sorted by
+//! smallest key and its tables may not overlap, which [`Tree::new`] checks.
+//! A `Tree` is shared through `Arc`; edits build a new one.
+
+use crate::error::{CorruptionKind, Error, Result};
+use crate::format::{compare_keys, user_key};
+use crate::iterator::KvIterator;
+use crate::table::{ConcatIterator, OwnedValue, Table, TableIterator};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// Tables per level.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    levels: Vec<Vec<Arc<Table>>>,
+}
+
+impl Tree {
+    /// Arranges tables per level (L0 newest first, others by key) and checks
+    /// that no two tables of a level ≥ 1 overlap.
+    pub fn new(mut levels: Vec<Vec<Arc<Table>>>) -> Result<Self> {
+        for (level, tables) in levels.iter_mut().enumerate() {
+            if level == 0 {
+                tables.sort_by_key(|t| std::cmp::Reverse(t.id()));
+                continue;
+            }
+            tables.sort_by(|a, b| compare_keys(a.smallest(), b.smallest()));
+            for pair in tables.windows(2) {
+                if compare_keys(pair[0].biggest(), pair[1].smallest()) != Ordering::Less {
+                    return Err(Error::corruption(
+                        pair[1].path(),
+                        0,
+                        CorruptionKind::Inconsistent {
+                            detail: format!(
+                                "tables {} and {} overlap at level {level}",
+                                pair[0].id(),
+                                pair[1].id()
+                            ),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(Tree { levels })
+    }
+
+    /// An empty tree with `n` levels.
+    pub fn empty(n: usize) -> Self {
+        Tree { levels: vec![Vec::new(); n] }
+    }
+
+    /// Tables per level.
+    pub fn levels(&self) -> &[Vec<Arc<Table>>] {
+        &self.levels
+    }
+
+    /// Tables in L0.
+    pub fn l0_count(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// The highest version in any table.
+    pub fn max_version(&self) -> u64 {
+        self.levels.iter().flatten().map(|t| t.index().max_version).max().unwrap_or(0)
+    }
+
+    /// A new tree with `table` added as the newest L0 table.
+    pub fn with_l0_table(&self, table: Arc<Table>) -> Tree {
+        let mut levels = self.levels.clone();
+        if levels.is_empty() {
+            levels.push(Vec::new());
+        }
+        levels[0].insert(0, table);
+        Tree { levels }
+    }
+
+    /// The newest entry of the user key in `key` with version ≤ the version
+    /// in `key`, searching L0 newest first and then each level in turn.
+    pub fn get(&self, key: &[u8]) -> Result<Option<(Vec<u8>, OwnedValue)>> {
+        let uk = user_key(key);
+        for (level, tables) in self.levels.iter().enumerate() {
+            if level == 0 {
+                for t in tables {
+                    if let Some(hit) = t.get(key)? {
+                        return Ok(Some(hit));
+                    }
+                }
+                continue;
+            }
+            let i = tables.partition_point(|t| compare_keys(t.biggest(), key) == Ordering::Less);
+            if let Some(t) = tables.get(i)
+                && user_key(t.smallest()) <= uk
+                && let Some(hit) = t.get(key)?
+            {
+                return Ok(Some(hit));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One iterator per L0 table (newest first) and one per deeper level.
+    pub fn iterators(&self) -> Vec<Box<dyn KvIterator + Send>> {
+        let mut out: Vec<Box<dyn KvIterator + Send>> = Vec::new();
+        for (level, tables) in self.levels.iter().enumerate() {
+            if level == 0 {
+                for t in tables {
+                    out.push(Box::new(TableIterator::new(t.clone())));
+                }
+            } else if !tables.is_empty() {
+                out.push(Box::new(ConcatIterator::new(tables.clone())));
+            }
+        }
+        out
+    }
+}
