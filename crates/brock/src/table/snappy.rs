@@ -30,9 +30,10 @@
 //!
 //! # The matcher (`genEncodeBlockAsm`)
 //!
-//! A single hash table of `u32` positions, zeroed per call. Hashes multiply the
-//! low `hashed bytes` of a little-endian 64-bit load (shifted to the top of
-//! the word) by a fixed prime and keep the top `table bits` bits.
+//! One hash table of `u32` positions (on the stack, `1 << table bits` entries,
+//! zeroed per call, so position 0 is an implicit candidate everywhere). Hashes
+//! multiply the low `hashed bytes` of a little-endian 64-bit load (shifted to
+//! the top of the word) by a fixed prime and keep the top `table bits` bits.
 //!
 //! * Output budget: `dstLimit = len - 9 - len/32` body bytes (after the length
 //!   prefix). Before a pending literal is written the encoder bails if
@@ -62,6 +63,11 @@
 //! length is under 12 and the offset under 2048, else a 3-byte copy.
 //! Literals use the standard 1- to 5-byte tags.
 //!
+//! Verification: `tests/snappy_golden.rs` re-encodes every block of the
+//! Go-written fixture tables (they are at most 4 KiB, so only the 8- and
+//! 10-bit variants occur there); the unit tests below pin the larger variants
+//! and the far-offset copies with outputs of the Go code itself.
+//!
 //! The generated code does its position arithmetic in 32 bits; block sizes are
 //! far below that. Inputs of 4 GiB or more, which Go refuses with a panic, are
 //! written here as a run of literals so that the function never fails.
@@ -75,38 +81,27 @@ const INPUT_MARGIN: usize = 8;
 /// Output slack subtracted from the budget (`outputMargin` of the Snappy variants).
 const OUTPUT_MARGIN: usize = 9;
 
-/// Parameters of one generated variant.
-#[derive(Clone, Copy)]
-struct Variant {
-    table_bits: u32,
-    skip_log: u32,
-    hash_bytes: u32,
-    lit_overhead: usize,
-}
-
-/// `encodeSnappyBlockAsm8B`.
-const ASM_8B: Variant = Variant { table_bits: 8, skip_log: 4, hash_bytes: 4, lit_overhead: 3 };
-/// `encodeSnappyBlockAsm10B`.
-const ASM_10B: Variant = Variant { table_bits: 10, skip_log: 5, hash_bytes: 4, lit_overhead: 3 };
-/// `encodeSnappyBlockAsm12B`.
-const ASM_12B: Variant = Variant { table_bits: 12, skip_log: 5, hash_bytes: 5, lit_overhead: 3 };
-/// `encodeSnappyBlockAsm64K`.
-const ASM_64K: Variant = Variant { table_bits: 14, skip_log: 6, hash_bytes: 6, lit_overhead: 3 };
-/// `encodeSnappyBlockAsm` (no upper size limit of its own).
-const ASM_ANY: Variant = Variant { table_bits: 14, skip_log: 6, hash_bytes: 6, lit_overhead: 5 };
-
-/// The variant `encodeBlockSnappy` picks for an input of `len` bytes (`len >= 32`).
-fn variant_for(len: usize) -> Variant {
+/// Runs the matcher variant `encodeBlockSnappy` picks for `src`
+/// (`32 <= src.len() < 2^32`), each with its own stack-allocated hash table.
+/// The const parameters are: table bits, skip shift, hashed bytes, literal
+/// overhead.
+fn compress_variant(src: &[u8], out: &mut Vec<u8>) -> bool {
+    let len = src.len();
     if len > 64 << 10 {
-        ASM_ANY
+        // encodeSnappyBlockAsm
+        compress_block::<14, 6, 6, 5>(src, out, &mut [0; 1 << 14])
     } else if len >= 16 << 10 {
-        ASM_64K
+        // encodeSnappyBlockAsm64K
+        compress_block::<14, 6, 6, 3>(src, out, &mut [0; 1 << 14])
     } else if len >= 4 << 10 {
-        ASM_12B
+        // encodeSnappyBlockAsm12B
+        compress_block::<12, 5, 5, 3>(src, out, &mut [0; 1 << 12])
     } else if len >= 512 {
-        ASM_10B
+        // encodeSnappyBlockAsm10B
+        compress_block::<10, 5, 4, 3>(src, out, &mut [0; 1 << 10])
     } else {
-        ASM_8B
+        // encodeSnappyBlockAsm8B
+        compress_block::<8, 4, 4, 3>(src, out, &mut [0; 1 << 8])
     }
 }
 
@@ -126,9 +121,7 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
     }
     if data.len() >= MIN_NON_LITERAL_BLOCK_SIZE {
         let header = out.len();
-        let v = variant_for(data.len());
-        let mut table = vec![0u32; 1 << v.table_bits];
-        if compress_block(data, &mut out, &mut table, v) {
+        if compress_variant(data, &mut out) {
             return out;
         }
         // Not compressible enough: the whole input as one literal.
@@ -163,13 +156,13 @@ fn load64(src: &[u8], i: usize) -> u64 {
 
 /// Multiplicative hash of the low `bytes` bytes of `v`, keeping `bits` bits.
 #[inline(always)]
-fn hash(v: u64, bytes: u32, bits: u32) -> usize {
-    let prime: u64 = match bytes {
+fn hash<const BYTES: u32, const BITS: u32>(v: u64) -> usize {
+    let prime: u64 = match BYTES {
         4 => 2_654_435_761,
         5 => 889_523_592_379,
         _ => 227_718_039_650_203, // 6 bytes
     };
-    ((v << (64 - 8 * bytes)).wrapping_mul(prime) >> (64 - bits)) as usize
+    ((v << (64 - 8 * BYTES)).wrapping_mul(prime) >> (64 - BITS)) as usize
 }
 
 /// Length of the common prefix of `a` and `b` (`a` no longer than `b`).
@@ -247,31 +240,34 @@ fn emit_copy(out: &mut Vec<u8>, offset: usize, mut length: usize) {
 /// The generated matcher for one variant. Appends the element stream to
 /// `out` and returns `true`, or returns `false` when the output would not fit
 /// the budget (the caller then stores the input as a literal). `table` has
-/// `1 << v.table_bits` zeroed entries; `src.len()` is in `32..2^32`.
-fn compress_block(src: &[u8], out: &mut Vec<u8>, table: &mut [u32], v: Variant) -> bool {
+/// `1 << BITS` zeroed entries; `src.len()` is in `32..2^32`.
+fn compress_block<const BITS: u32, const SKIP: u32, const HASHED: u32, const LIT_OVERHEAD: usize>(
+    src: &[u8],
+    out: &mut Vec<u8>,
+    table: &mut [u32],
+) -> bool {
     let len = src.len();
     let body = out.len();
     let s_limit = len - INPUT_MARGIN;
     let dst_limit = len - OUTPUT_MARGIN - (len >> 5);
-    let (hb, bits) = (v.hash_bytes, v.table_bits);
 
     let mut next_emit = 0usize;
     let mut s = 1usize;
     let mut repeat = 1usize;
 
     'search: loop {
-        let next_s = s + ((s - next_emit) >> v.skip_log) + 4;
+        let next_s = s + ((s - next_emit) >> SKIP) + 4;
         if next_s >= s_limit {
             break 'search;
         }
         let cv = load64(src, s);
-        let h0 = hash(cv, hb, bits);
-        let h1 = hash(cv >> 8, hb, bits);
+        let h0 = hash::<HASHED, BITS>(cv);
+        let h1 = hash::<HASHED, BITS>(cv >> 8);
         let mut candidate = table[h0] as usize;
         let candidate2 = table[h1] as usize;
         table[h0] = s as u32;
         table[h1] = (s + 1) as u32;
-        let h2 = hash(cv >> 16, hb, bits);
+        let h2 = hash::<HASHED, BITS>(cv >> 16);
 
         // The last offset, one byte ahead.
         if (cv >> 8) as u32 == load32(src, s + 1 - repeat) {
@@ -281,7 +277,7 @@ fn compress_block(src: &[u8], out: &mut Vec<u8>, table: &mut [u32], v: Variant) 
                 base -= 1;
                 i -= 1;
             }
-            if out.len() - body + (base - next_emit) + v.lit_overhead >= dst_limit {
+            if out.len() - body + (base - next_emit) + LIT_OVERHEAD >= dst_limit {
                 return false;
             }
             if base != next_emit {
@@ -315,7 +311,7 @@ fn compress_block(src: &[u8], out: &mut Vec<u8>, table: &mut [u32], v: Variant) 
             s -= 1;
             candidate -= 1;
         }
-        if out.len() - body + (s - next_emit) + v.lit_overhead >= dst_limit {
+        if out.len() - body + (s - next_emit) + LIT_OVERHEAD >= dst_limit {
             return false;
         }
         if s != next_emit {
@@ -337,9 +333,9 @@ fn compress_block(src: &[u8], out: &mut Vec<u8>, table: &mut [u32], v: Variant) 
             }
             // Index `s - 2` and `s`; continue at once if `s` matches again.
             let cv = load64(src, s - 2);
-            let h0 = hash(cv, hb, bits);
+            let h0 = hash::<HASHED, BITS>(cv);
             let cv = cv >> 16;
-            let h1 = hash(cv, hb, bits);
+            let h1 = hash::<HASHED, BITS>(cv);
             candidate = table[h1] as usize;
             table[h0] = (s - 2) as u32;
             table[h1] = s as u32;
@@ -350,11 +346,243 @@ fn compress_block(src: &[u8], out: &mut Vec<u8>, table: &mut [u32], v: Variant) 
         }
     }
 
-    if out.len() - body + (len - next_emit) + v.lit_overhead >= dst_limit {
+    if out.len() - body + (len - next_emit) + LIT_OVERHEAD >= dst_limit {
         return false;
     }
     if next_emit < len {
         emit_literal(out, &src[next_emit..]);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    fn decode(b: &[u8]) -> Vec<u8> {
+        snap::raw::Decoder::new()
+            .decompress_vec(b)
+            .expect("valid snappy block")
+    }
+
+    fn round_trip(data: &[u8]) -> Vec<u8> {
+        let enc = encode(data);
+        assert_eq!(decode(&enc), data, "round trip of {} bytes", data.len());
+        enc
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    fn random(len: usize, seed: u64) -> Vec<u8> {
+        let mut next = xorshift(seed);
+        (0..len).map(|_| (next() >> 24) as u8).collect()
+    }
+
+    /// Text-like input: short hex words with some stray bytes. The Go
+    /// vectors below were computed from exactly these bytes.
+    fn sample(len: usize, seed: u64) -> Vec<u8> {
+        let mut next = xorshift(seed);
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            let x = next();
+            if x.is_multiple_of(16) {
+                out.push((x >> 32) as u8);
+            } else {
+                out.extend_from_slice(format!("{:x} ", (x >> 40) % 40).as_bytes());
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// Over 64 KiB, with one match of `tail` bytes about 70 000 bytes back:
+    /// 5-byte copies, 64 bytes at a time, then the rest (even under 4 bytes).
+    fn far(tail: usize) -> Vec<u8> {
+        let mut v = sample(2200, 7);
+        for b in &mut v {
+            *b = b.wrapping_mul(31).wrapping_add(7);
+        }
+        v.resize(70_000, 0);
+        let copy = v[100..100 + tail].to_vec();
+        v.extend_from_slice(&copy);
+        v.extend_from_slice(&sample(100, 8));
+        v
+    }
+
+    #[test]
+    fn empty_input_is_just_the_length() {
+        assert_eq!(round_trip(&[]), [0]);
+    }
+
+    #[test]
+    fn inputs_under_32_bytes_are_one_literal() {
+        for len in 1..32 {
+            let data = vec![b'a'; len];
+            let mut want = vec![len as u8, ((len - 1) as u8) << 2];
+            want.extend_from_slice(&data);
+            assert_eq!(round_trip(&data), want);
+        }
+    }
+
+    #[test]
+    fn repetitive_input_compresses() {
+        for len in [32, 100, 511, 512, 4096, 70_000, 300_000] {
+            let zeros = round_trip(&vec![0u8; len]);
+            assert!(zeros.len() < len / 10 + 16, "{len} zeros took {}", zeros.len());
+            let ab: Vec<u8> = b"ab".iter().copied().cycle().take(len).collect();
+            assert!(round_trip(&ab).len() < len / 10 + 16);
+        }
+    }
+
+    #[test]
+    fn random_input_falls_back_to_one_literal() {
+        for len in [32, 100, 600, 5000, 20_000, 70_000] {
+            let data = random(len, len as u64);
+            let enc = round_trip(&data);
+            // uvarint length, literal tag, then the input verbatim.
+            assert_eq!(&enc[enc.len() - len..], &data[..]);
+        }
+    }
+
+    #[test]
+    fn sizes_around_variant_boundaries_round_trip() {
+        for len in [
+            31, 32, 33, 511, 512, 513, 4095, 4096, 4097, 16383, 16384, 16385, 65535, 65536, 65537, 200_000,
+        ] {
+            round_trip(&sample(len, len as u64));
+            round_trip(&random(len, 7));
+            let mut mixed = random(len, 9);
+            for i in (0..len).step_by(97) {
+                let end = (i + 40).min(len);
+                mixed.copy_within(0..end - i, i);
+            }
+            round_trip(&mixed);
+        }
+    }
+
+    /// Small inputs, `s2.EncodeSnappy` v1.18.0 output on amd64.
+    #[test]
+    fn small_go_vectors() {
+        let cases = [
+            (
+                "626164676572206261646765722062616467657220626164676572206d757368726f6f6d206d757368726f6f6d2c2062\
+                6164676572206261646765722062616467657220626164676572206d757368726f6f6d206d757368726f6f6d21",
+                "5d18626164676572205207001c6d757368726f6f6d1509002c5628000d15112624206d757368726f6f6d21",
+            ),
+            (
+                "6b6579303030303d76616c7565303030303b6b6579303030313d76616c7565303030373b6b6579303030323d76616c75\
+                65303031343b6b6579303030333d76616c7565303032313b6b6579303030343d76616c7565303032383b6b6579303030\
+                353d76616c7565303033353b6b6579303030363d76616c7565303034323b6b6579303030373d76616c7565303034393b\
+                6b6579303030383d76616c7565303035363b6b6579303030393d76616c7565303036333b6b6579303031303d76616c75\
+                65303037303b6b6579303031313d76616c7565303037373b",
+                "d801306b6579303030303d76616c7565010a003b09120031151200370d12003211120431340d12003311120432310d12\
+                0034151200380d12003511120433350d12003611120434320d120037151200390d12003811120435360d120039111204\
+                3633091204313011120437300d1215b40837373b",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(round_trip(&unhex(input)), unhex(want));
+        }
+    }
+
+    /// Blocks of the Go-written fixture tables (`overwritten/000008.sst` block
+    /// 200: too small a gain, stored as one literal; `overwritten/000005.sst`
+    /// block 177: the 10-bit-table variant).
+    #[test]
+    fn fixture_block_vectors() {
+        let cases = [
+            (
+                "000018006b303030303030303030303037313939fffffffffffffd5f400000eafb30e9ed88876cfe402ffd07281429fe\
+                6ffa1667d462e7bf7570b5d44dcb78bb341e3eb4c90cb71496f0247ef35878381850ef1faa92b5f8b59860504adec53e\
+                467b784f3cb3e29c3bdeae87a26374006bad979cefe1b84f25000000000000000110e9e8f8b40100000006",
+                "8b01f08a000018006b303030303030303030303037313939fffffffffffffd5f400000eafb30e9ed88876cfe402ffd07\
+                281429fe6ffa1667d462e7bf7570b5d44dcb78bb341e3eb4c90cb71496f0247ef35878381850ef1faa92b5f8b5986050\
+                4adec53e467b784f3cb3e29c3bdeae87a26374006bad979cefe1b84f25000000000000000110e9e8f8b40100000006",
+            ),
+            (
+                "000018006b303030303030303030303539393032fffffffffffffe5f400000cba84187706b4f037e3cdac7a1f43992b9\
+                0f9888346d199d7f7c8d9af95af0aacf375b47b0d5d5a6afd3a10ce50815c95b170f00090033fffffffffffffe3d4000\
+                003f537a93e5ebe99cbef9be796e9edb8fc5c96dc1e2ef13ea2cfd7c7a795ff6c6dc3db686a3986b58a2a79988e2dff3\
+                9c22420f00090034fffffffffffffe524000005f56a297441c1d4188fe9c12ba512c19aa68b0393772ec8173f09d2098\
+                5e3d4fe14e9d19e2e7bb317d5d200c6a30b467a6790e000a003138fffffffffffffe1c400000d30fee7951cd818cba44\
+                b00050c5c924bab423db28b8a7e879c42a824caba1e9172aae73d1e1036615785844ae841ae1a9ac0e000a003237ffff\
+                fffffffffe2a4000001f1e6c5037007be5eee7c4bc45b24db3f599d9634e5e7b3541ee28bfc86b40922b0fee6a257e0c\
+                f8c2bd628223982ba55d3c0e000a003535fffffffffffffe6040000083980803617bc02908627570b77905c1a2ffa49f\
+                b52e038c4cbba30175dc15b8cd826ea576d50ed549bce7e07c7e0865194d0e000a003537fffffffffffffe12400000c6\
+                4ab231ffa73e6193f205d2d60e64d5c69a0acc534961150070b938fd92ffd904a57d8ff4206f52a9aa464c710170fa2c\
+                510e000a003635fffffffffffffe3b40000049ab3754499341773118c417903ddff9a00c6f579de8a2c7805e0ab05e21\
+                a878fd0ab4ad07d2026e046840b7b27a9784b9560e000a003638fffffffffffffe5f400000c3d2e5d85227ec817fb734\
+                721ccf259d5acb144131315c2d6bf8fe966d70bb4c315892c806e090b7eace4c0be18735fc62780e000a003732ffffff\
+                fffffffe11400000155af2000d4103e0a5bdf45cfb136d2459ba3c86632f0a74b63602dd2610056fa3c71e59a9f73176\
+                e03f38245e8d34197ce50e000a003833fffffffffffffe4240000091b357626eebbe740468c4ff69a9bd1ac970d68387\
+                e8ff68a05bc46e3bcd58da14e2dc2fe20c7f44be9bbe063e613af5e114000000005100000093000000d5000000180100\
+                005b0100009e010000e10100002402000067020000aa0200000000000b1092f7c08b0b00000006",
+                "a70614000018006b301501143539393032ff0501ecfe5f400000cba84187706b4f037e3cdac7a1f43992b90f9888346d\
+                199d7f7c8d9af95af0aacf375b47b0d5d5a6afd3a10ce50815c95b170f000900330541f03efffe3d4000003f537a93e5\
+                ebe99cbef9be796e9edb8fc5c96dc1e2ef13ea2cfd7c7a795ff6c6dc3db686a3986b58a2a79988e2dff39c22420f0009\
+                0034ffff0144f03cfe524000005f56a297441c1d4188fe9c12ba512c19aa68b0393772ec8173f09d20985e3d4fe14e9d\
+                19e2e7bb317d5d200c6a30b467a6790e000a0031380d43d41c400000d30fee7951cd818cba44b00050c5c924bab423db\
+                28b8a7e879c42a824caba1e9172aae73d1e1036615785844ae841ae1a9ac01430432370141f03efffffe2a4000001f1e\
+                6c5037007be5eee7c4bc45b24db3f599d9634e5e7b3541ee28bfc86b40922b0fee6a257e0cf8c2bd628223982ba55d3c\
+                0e000a0035350141e0fffffe6040000083980803617bc02908627570b77905c1a2ffa49fb52e038c4cbba30175dc15b8\
+                cd826ea576d50ed549bce7e07c7e0865194d05431186d412400000c64ab231ffa73e6193f205d2d60e64d5c69a0acc53\
+                4961150070b938fd92ffd904a57d8ff4206f52a9aa464c710170fa2c51018600361186d43b40000049ab375449934177\
+                3118c417903ddff9a00c6f579de8a2c7805e0ab05e21a878fd0ab4ad07d2026e046840b7b27a9784b956054300380d43\
+                4116c4c3d2e5d85227ec817fb734721ccf259d5acb144131315c2d6bf8fe966d70bb4c315892c806e090b7eace4c0be1\
+                8735fc627801430437320d43d411400000155af2000d4103e0a5bdf45cfb136d2459ba3c86632f0a74b63602dd261005\
+                6fa3c71e59a9f73176e03f38245e8d34197ce501430438330d43f06f4240000091b357626eebbe740468c4ff69a9bd1a\
+                c970d68387e8ff68a05bc46e3bcd58da14e2dc2fe20c7f44be9bbe063e613af5e114000000005100000093000000d500\
+                0000180100005b0100009e010000e10100002402000067020000aa0200000000000b1092f7c08b0b00000006",
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(round_trip(&unhex(raw)), unhex(want));
+        }
+    }
+
+    /// Larger inputs for every variant, checked by length and CRC-32C of the
+    /// `s2.EncodeSnappy` v1.18.0 (amd64) output.
+    #[test]
+    fn go_checksums_for_every_variant() {
+        let cases: [(Vec<u8>, usize, u32); 15] = [
+            (sample(511, 4), 452, 0x856a_34b4),
+            (sample(512, 5), 438, 0xe29b_95d8),
+            (sample(4095, 6), 2822, 0xc7ba_8770),
+            (sample(4096, 7), 2821, 0x0477_4ae8),
+            (sample(16_383, 8), 10546, 0xfbdc_a33a),
+            (sample(16_384, 9), 11701, 0xa02e_e13e),
+            (sample(65_535, 10), 42398, 0x3e73_8013),
+            (sample(65_536, 11), 42684, 0x4833_573a),
+            (sample(65_537, 12), 42535, 0x83cc_da9d),
+            (sample(200_000, 13), 126_046, 0xb7fc_0221),
+            (far(66), 5364, 0x34e1_58bd),
+            (far(67), 5364, 0xb68d_53b5),
+            (far(68), 5364, 0x9d79_fdf3),
+            (far(130), 5369, 0x5a6b_7da2),
+            (far(200), 5379, 0x1f61_f65c),
+        ];
+        for (i, (data, len, crc)) in cases.iter().enumerate() {
+            let enc = round_trip(data);
+            assert_eq!(
+                (enc.len(), crc32c::crc32c(&enc)),
+                (*len, *crc),
+                "case {i} ({} bytes)",
+                data.len()
+            );
+        }
+    }
 }
