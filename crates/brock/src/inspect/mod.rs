@@ -346,7 +346,7 @@ impl Versions<'_> {
             expires_at: v.expires_at,
             value: self.view.resolve(v.meta, v.value)?,
         };
-        self.it.next()?;
+        self.it.advance()?;
         Ok(Some(out))
     }
 }

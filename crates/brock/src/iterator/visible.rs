@@ -94,7 +94,7 @@ impl<I: KvIterator> VisibleIterator<I> {
     }
 
     /// Advances to the next entry.
-    pub fn next(&mut self) -> Result<()> {
+    pub fn advance(&mut self) -> Result<()> {
         if !self.valid() {
             return Ok(());
         }

@@ -231,7 +231,9 @@ impl WritableFile for MemFile {
     fn append(&mut self, data: &[u8]) -> Result<()> {
         let mut s = self.vfs.lock();
         s.op(&self.path)?;
-        s.inodes.get_mut(&self.ino).map(|n| n.data.extend_from_slice(data));
+        if let Some(n) = s.inodes.get_mut(&self.ino) {
+            n.data.extend_from_slice(data);
+        }
         Ok(())
     }
 

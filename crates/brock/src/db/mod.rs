@@ -1,0 +1,251 @@
+//! The database: open, write, flush, read, close. The [`Db`] facade.
+//!
+//! Badger's `db.go`. Threads and locks:
+//! - callers commit through [`crate::Txn`]: conflict check and timestamp under
+//!   `Oracle::write_order`, then the request is queued and the caller waits;
+//! - one **write thread** (`write.rs`) appends queued commits to the `.mem`
+//!   WAL, syncs when asked (one sync per batch: group commit), inserts into
+//!   the mutable memtable and acknowledges, in timestamp order; it rotates a
+//!   full memtable and stalls while `num_memtables` wait to be flushed;
+//! - one **flush thread** (`flush.rs`) writes the oldest immutable memtable as
+//!   an L0 table, records it in the MANIFEST, publishes it and deletes the WAL;
+//! - readers take an `Arc<View>` snapshot (memtables and level tree) under a
+//!   brief read lock and never block writers.
+//!
+//! Lock order: `Oracle::write_order` → `view` → `sync` → `manifest`; none is
+//! held across I/O except `manifest` (its own appends) and `write_order`
+//! (queueing only).
+
+mod close;
+mod flush;
+mod open;
+mod read;
+mod write;
+
+pub use read::{DbIterator, IterOptions, Item};
+pub(crate) use read::get;
+
+use crate::error::{Error, Result};
+use crate::levels::{ManifestFile, Tree};
+use crate::memtable::Memtable;
+use crate::options::{Limits, Options};
+use crate::table::BlockCache;
+use crate::txn::{Oracle, Txn};
+use crate::vfs::{DirectoryLock, RandomAccessFile, Vfs};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+/// What readers see: memtables and tables at one moment.
+#[derive(Debug, Clone)]
+pub(crate) struct View {
+    /// The memtable taking writes (none when read-only).
+    pub mutable: Option<Arc<Memtable>>,
+    /// Memtables waiting to be flushed, newest first.
+    pub immutables: Vec<Arc<Memtable>>,
+    /// The tables.
+    pub tree: Arc<Tree>,
+}
+
+/// A committed transaction on its way to the write thread.
+#[derive(Debug)]
+pub(crate) struct WriteRequest {
+    pub ts: u64,
+    pub entries: Vec<crate::txn::PendingWrite>,
+    pub done: crossbeam_channel::Sender<Result<()>>,
+}
+
+/// State shared by the write and flush threads and `close`.
+#[derive(Debug, Default)]
+pub(crate) struct SyncState {
+    /// The flush thread should finish the queue and exit.
+    pub shutdown_flush: bool,
+}
+
+/// Counters for people and benchmarks.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub stall_nanos: AtomicU64,
+    pub flushes: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+/// Engine statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Time writes spent stalled waiting for flushes, in nanoseconds.
+    pub stall_nanos: u64,
+    /// Memtables flushed to L0.
+    pub flushes: u64,
+    /// Transactions committed.
+    pub commits: u64,
+    /// Tables per level.
+    pub tables_per_level: [usize; 16],
+    /// Memtables waiting to flush.
+    pub immutable_memtables: usize,
+}
+
+pub(crate) struct DbInner {
+    pub opts: Options,
+    pub limits: Limits,
+    pub vfs: Arc<dyn Vfs>,
+    pub dir: PathBuf,
+    pub value_dir: PathBuf,
+    pub view: RwLock<Arc<View>>,
+    pub oracle: Oracle,
+    pub sender: Mutex<Option<crossbeam_channel::Sender<WriteRequest>>>,
+    pub closed: AtomicBool,
+    pub poisoned: Mutex<Option<String>>,
+    pub sync: Mutex<SyncState>,
+    pub cond: Condvar,
+    pub manifest: Mutex<Option<ManifestFile>>,
+    pub cache: Option<BlockCache>,
+    pub vlogs: RwLock<BTreeMap<u32, Arc<dyn RandomAccessFile>>>,
+    pub next_file_id: AtomicU64,
+    pub threads: Mutex<Vec<JoinHandle<()>>>,
+    pub writer_exit: Mutex<Option<JoinHandle<write::WriterExit>>>,
+    pub locks: Mutex<Vec<DirectoryLock>>,
+    pub counters: Counters,
+}
+
+impl std::fmt::Debug for DbInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dir", &self.dir).field("read_only", &self.opts.read_only).finish()
+    }
+}
+
+impl DbInner {
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().clone()
+    }
+
+    pub fn check_writable(&self) -> Result<()> {
+        if self.opts.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if let Some(cause) = self.poisoned.lock().clone() {
+            return Err(Error::WritesPoisoned { cause });
+        }
+        Ok(())
+    }
+
+    pub fn poison(&self, cause: &Error) {
+        let mut p = self.poisoned.lock();
+        if p.is_none() {
+            *p = Some(cause.to_string());
+        }
+    }
+}
+
+/// An open database. Cheap to clone; every clone is the same database.
+/// Dropping the last clone closes it (best effort; call [`Db::close`] to see errors).
+#[derive(Clone, Debug)]
+pub struct Db {
+    handle: Arc<Handle>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    inner: Arc<DbInner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = close::close(&self.inner);
+    }
+}
+
+impl Db {
+    /// Opens (or creates) a database.
+    pub fn open(opts: Options) -> Result<Db> {
+        let inner = open::open(opts, None)?;
+        Ok(Db { handle: Arc::new(Handle { inner }) })
+    }
+
+    /// Opens a database through a given file system (tests use
+    /// [`crate::vfs::MemVfs`] to simulate crashes).
+    pub fn open_with_vfs(opts: Options, vfs: Arc<dyn Vfs>) -> Result<Db> {
+        let inner = open::open(opts, Some(vfs))?;
+        Ok(Db { handle: Arc::new(Handle { inner }) })
+    }
+
+    fn inner(&self) -> &Arc<DbInner> {
+        &self.handle.inner
+    }
+
+    /// Starts a read-write transaction.
+    pub fn begin_write(&self) -> Txn {
+        Txn::new(self.inner().clone(), true)
+    }
+
+    /// Starts a read-only transaction.
+    pub fn begin_read(&self) -> Txn {
+        Txn::new(self.inner().clone(), false)
+    }
+
+    /// Runs `f` in a read-write transaction and commits it if `f` succeeds.
+    /// Nothing is retried: a [`Error::Conflict`] is returned to the caller.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let mut txn = self.begin_write();
+        let out = f(&mut txn)?;
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read-only transaction.
+    pub fn view<T>(&self, f: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let mut txn = self.begin_read();
+        f(&mut txn)
+    }
+
+    /// Closes the database: refuses new writes, flushes the memtable, waits
+    /// for background work, syncs and releases the locks. Later calls (and
+    /// calls on clones) return `Ok`; transactions then get [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        close::close(self.inner())
+    }
+
+    /// Whether the database has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner().closed.load(Ordering::Acquire)
+    }
+
+    /// The highest committed version.
+    pub fn max_version(&self) -> u64 {
+        self.inner().oracle.applied()
+    }
+
+    /// The options the database was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner().opts
+    }
+
+    /// Statistics.
+    pub fn stats(&self) -> Stats {
+        let inner = self.inner();
+        let view = inner.view();
+        let mut tables_per_level = [0usize; 16];
+        for (i, l) in view.tree.levels().iter().enumerate().take(16) {
+            tables_per_level[i] = l.len();
+        }
+        Stats {
+            stall_nanos: inner.counters.stall_nanos.load(Ordering::Relaxed),
+            flushes: inner.counters.flushes.load(Ordering::Relaxed),
+            commits: inner.counters.commits.load(Ordering::Relaxed),
+            tables_per_level,
+            immutable_memtables: view.immutables.len(),
+        }
+    }
+
+    /// Blocks until every memtable waiting to be flushed has been written
+    /// as an L0 table (the mutable memtable is left as it is).
+    pub fn wait_for_flushes(&self) -> Result<()> {
+        flush::wait_idle(self.inner())
+    }
+}

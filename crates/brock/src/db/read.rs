@@ -1,0 +1,248 @@
+//! The read path: point lookups and the snapshot iterator.
+//!
+//! Badger's `db.get` and `iterator.go`. A lookup searches the mutable
+//! memtable, the immutable ones newest first, then the tree (L0 newest
+//! first, then one table per level); the first hit is the newest version at
+//! or below the read timestamp, because every source is newer than the ones
+//! after it. Values that live in the value log are read through their
+//! pointer, with the file's bounds and the entry's CRC checked.
+
+use super::{DbInner, View};
+use crate::error::{Error, Result};
+use crate::format::meta::{BIT_VALUE_POINTER, is_deleted_or_expired, now_secs};
+use crate::format::{ValuePointer, ValueStruct, key_with_version, user_key, version};
+use crate::iterator::{KvIterator, MergeIterator, VecIterator, VisibleIterator};
+use crate::memtable::MemtableIterator;
+use crate::table::OwnedValue;
+use crate::txn::{PendingWrite, fingerprint};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// One version of one key, as a reader sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    key: Bytes,
+    version: u64,
+    meta: u8,
+    user_meta: u8,
+    expires_at: u64,
+    value: Bytes,
+}
+
+impl Item {
+    pub(crate) fn from_pending(w: &PendingWrite, read_ts: u64) -> Option<Item> {
+        if is_deleted_or_expired(w.meta, w.expires_at, now_secs()) {
+            return None;
+        }
+        Some(Item {
+            key: w.key.clone(),
+            version: read_ts,
+            meta: w.meta,
+            user_meta: w.user_meta,
+            expires_at: w.expires_at,
+            value: w.value.clone(),
+        })
+    }
+
+    /// The user key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The version (commit timestamp).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The value.
+    pub fn value(&self) -> Result<Bytes> {
+        Ok(self.value.clone())
+    }
+
+    /// The value, borrowed.
+    pub fn value_ref(&self) -> &[u8] {
+        &self.value
+    }
+
+    /// The user's meta byte.
+    pub fn user_meta(&self) -> u8 {
+        self.user_meta
+    }
+
+    /// Expiry in Unix seconds; 0 = never.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// Tombstone, or expired now. Only all-versions iteration yields these.
+    pub fn is_deleted_or_expired(&self) -> bool {
+        is_deleted_or_expired(self.meta, self.expires_at, now_secs())
+    }
+}
+
+/// Reads the value of a stored entry, following a value pointer.
+pub(crate) fn resolve(db: &DbInner, v: &ValueStruct<'_>) -> Result<Bytes> {
+    if v.meta & BIT_VALUE_POINTER == 0 {
+        return Ok(Bytes::copy_from_slice(v.value));
+    }
+    let vp = ValuePointer::decode(v.value).map_err(|e| e.in_file(&db.dir, 0))?;
+    let file = db.vlogs.read().get(&vp.fid).cloned().ok_or_else(|| Error::MissingFile {
+        path: db.value_dir.join(crate::vfs::vlog_file_name(vp.fid)),
+    })?;
+    Ok(Bytes::from(crate::vlog::read_value(file.as_ref(), &vp)?.value))
+}
+
+fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
+    Ok(Item {
+        key: Bytes::copy_from_slice(user_key(key)),
+        version: version(key),
+        meta: v.meta,
+        user_meta: v.user_meta,
+        expires_at: v.expires_at,
+        value: resolve(db, v)?,
+    })
+}
+
+/// The newest stored entry of `key` at or below `read_ts`, deleted or not.
+pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<(Vec<u8>, OwnedValue)>> {
+    let probe = key_with_version(key, read_ts);
+    for mt in view.mutable.iter().chain(view.immutables.iter()) {
+        if let Some((k, v)) = mt.get(&probe) {
+            return Ok(Some((k.to_vec(), v.to_owned_value())));
+        }
+    }
+    view.tree.get(&probe)
+}
+
+/// A point lookup at `read_ts`: `None` when absent, deleted or expired.
+pub(crate) fn get(db: &DbInner, key: &[u8], read_ts: u64) -> Result<Option<Item>> {
+    let view = db.view();
+    let Some((k, v)) = get_raw(&view, key, read_ts)? else {
+        return Ok(None);
+    };
+    if is_deleted_or_expired(v.meta, v.expires_at, now_secs()) {
+        return Ok(None);
+    }
+    item_from(db, &k, &v.as_ref()).map(Some)
+}
+
+/// How to iterate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IterOptions {
+    /// Only keys starting with this prefix.
+    pub prefix: Vec<u8>,
+    /// Every version at or below the read timestamp, including deleted and
+    /// expired ones, instead of the newest live version per key.
+    pub all_versions: bool,
+}
+
+impl IterOptions {
+    /// Restricts to keys starting with `prefix`.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl AsRef<[u8]>) -> Self {
+        self.prefix = prefix.as_ref().to_vec();
+        self
+    }
+
+    /// Yields every version, deleted and expired ones included.
+    #[must_use]
+    pub fn all_versions(mut self, yes: bool) -> Self {
+        self.all_versions = yes;
+        self
+    }
+}
+
+type Sources = MergeIterator<Box<dyn KvIterator + Send>>;
+
+/// A forward iterator over a snapshot: a cursor (`rewind`, `seek`, `valid`,
+/// `item`, `next`) and a Rust [`Iterator`] of `Result<Item>`.
+pub struct DbIterator {
+    db: Arc<DbInner>,
+    _view: Arc<View>,
+    it: VisibleIterator<Sources>,
+    reads: Option<Arc<parking_lot::Mutex<Vec<u64>>>>,
+    started: bool,
+}
+
+impl std::fmt::Debug for DbIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbIterator").field("valid", &self.it.valid()).finish()
+    }
+}
+
+impl DbIterator {
+    pub(crate) fn new(
+        db: Arc<DbInner>,
+        read_ts: u64,
+        opts: IterOptions,
+        pending: Vec<PendingWrite>,
+        reads: Option<Arc<parking_lot::Mutex<Vec<u64>>>>,
+    ) -> Result<Self> {
+        let view = db.view();
+        let mut sources: Vec<Box<dyn KvIterator + Send>> = Vec::new();
+        if !pending.is_empty() {
+            let entries = pending
+                .into_iter()
+                .map(|w| {
+                    (
+                        key_with_version(&w.key, read_ts),
+                        OwnedValue { meta: w.meta, user_meta: w.user_meta, expires_at: w.expires_at, value: w.value.to_vec() },
+                    )
+                })
+                .collect();
+            sources.push(Box::new(VecIterator::new(entries)));
+        }
+        for mt in view.mutable.iter().chain(view.immutables.iter()) {
+            sources.push(Box::new(MemtableIterator::new(mt.clone())));
+        }
+        sources.extend(view.tree.iterators());
+        let it = VisibleIterator::new(MergeIterator::new(sources), read_ts, opts.all_versions, &opts.prefix, now_secs());
+        Ok(DbIterator { db, _view: view, it, reads, started: false })
+    }
+
+    /// Positions at the first key (of the prefix).
+    pub fn rewind(&mut self) -> Result<()> {
+        self.started = true;
+        self.it.rewind()
+    }
+
+    /// Positions at the first key ≥ `key` (within the prefix).
+    pub fn seek(&mut self, key: &[u8]) -> Result<()> {
+        self.started = true;
+        self.it.seek(key)
+    }
+
+    /// Whether positioned on an item.
+    pub fn valid(&self) -> bool {
+        self.it.valid()
+    }
+
+    /// The current item (its value resolved).
+    pub fn item(&self) -> Result<Item> {
+        let k = self.it.key();
+        if let Some(r) = &self.reads {
+            r.lock().push(fingerprint(user_key(k)));
+        }
+        item_from(&self.db, k, &self.it.value())
+    }
+
+    /// Advances.
+    pub fn next_entry(&mut self) -> Result<()> {
+        self.it.advance()
+    }
+}
+
+impl Iterator for DbIterator {
+    type Item = Result<Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            if let Err(e) = self.rewind() {
+                return Some(Err(e));
+            }
+        } else if let Err(e) = self.it.advance() {
+            return Some(Err(e));
+        }
+        self.valid().then(|| self.item())
+    }
+}

@@ -1,0 +1,311 @@
+//! Transactions: snapshot reads, buffered writes, commit.
+//!
+//! Badger's `txn.go` (and, later, `batch.go` for write batches).
+//! A transaction reads at the timestamp the oracle gives it when it starts
+//! and buffers its writes; `commit` checks conflicts, takes a commit
+//! timestamp and hands the writes to the write thread, returning once they
+//! are applied (and durable, with `sync_writes`). A transaction dropped
+//! without `commit` is discarded. Badger's limits apply: an empty key, a key
+//! under `!badger!` or longer than 65,000 bytes is refused; a transaction
+//! over `max_batch_count` entries or `max_batch_size` bytes gets
+//! [`Error::TxnTooBig`].
+
+mod oracle;
+
+pub use oracle::{Oracle, fingerprint};
+
+use crate::db::{DbInner, DbIterator, IterOptions, Item, WriteRequest};
+use crate::error::{Error, Result};
+use crate::format::key::{INTERNAL_PREFIX, MAX_KEY_SIZE};
+use crate::format::meta::{BIT_DELETE, BIT_DISCARD_EARLIER_VERSIONS};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// A write as the user describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    key: Bytes,
+    value: Bytes,
+    user_meta: u8,
+    expires_at: u64,
+    meta: u8,
+}
+
+impl Entry {
+    /// A set of `key` to `value`.
+    pub fn new(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+        Entry {
+            key: key.into(),
+            value: value.into(),
+            user_meta: 0,
+            expires_at: 0,
+            meta: 0,
+        }
+    }
+
+    /// Expires `ttl` from now (Unix seconds, as Badger stores it).
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.expires_at = crate::format::meta::now_secs().saturating_add(ttl.as_secs());
+        self
+    }
+
+    /// Expires at an absolute Unix time in seconds (0 = never).
+    #[must_use]
+    pub fn with_expires_at(mut self, unix_secs: u64) -> Self {
+        self.expires_at = unix_secs;
+        self
+    }
+
+    /// Attaches the user's meta byte.
+    #[must_use]
+    pub fn with_user_meta(mut self, meta: u8) -> Self {
+        self.user_meta = meta;
+        self
+    }
+
+    /// Lets compaction drop older versions of this key (Badger's `WithDiscard`).
+    #[must_use]
+    pub fn with_discard_earlier_versions(mut self) -> Self {
+        self.meta |= BIT_DISCARD_EARLIER_VERSIONS;
+        self
+    }
+
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The value.
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+}
+
+/// A buffered write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWrite {
+    /// User key.
+    pub key: Bytes,
+    /// Value (empty for a delete).
+    pub value: Bytes,
+    /// Meta bits (delete, discard-earlier-versions).
+    pub meta: u8,
+    /// The user's meta byte.
+    pub user_meta: u8,
+    /// Expiry in Unix seconds.
+    pub expires_at: u64,
+}
+
+/// A transaction. Read-write transactions come from
+/// [`Db::begin_write`](crate::Db::begin_write), read-only ones from
+/// [`Db::begin_read`](crate::Db::begin_read).
+pub struct Txn {
+    db: Arc<DbInner>,
+    read_ts: u64,
+    update: bool,
+    pending: BTreeMap<Bytes, PendingWrite>,
+    reads: Arc<parking_lot::Mutex<Vec<u64>>>,
+    size: u64,
+    count: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn")
+            .field("read_ts", &self.read_ts)
+            .field("update", &self.update)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl Txn {
+    pub(crate) fn new(db: Arc<DbInner>, update: bool) -> Self {
+        let read_ts = db.oracle.begin();
+        Txn {
+            db,
+            read_ts,
+            update,
+            pending: BTreeMap::new(),
+            reads: Arc::default(),
+            // Badger counts the transaction marker from the start.
+            size: 21,
+            count: 1,
+            done: false,
+        }
+    }
+
+    /// The snapshot timestamp this transaction reads at.
+    pub fn read_ts(&self) -> u64 {
+        self.read_ts
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.done {
+            return Err(Error::TxnDone);
+        }
+        if self.db.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Buffers a set of `key` to `value`.
+    pub fn set(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<()> {
+        self.set_entry(Entry::new(key, value))
+    }
+
+    /// Buffers a set with TTL, user meta or discard flag.
+    pub fn set_entry(&mut self, e: Entry) -> Result<()> {
+        self.modify(PendingWrite {
+            key: e.key,
+            value: e.value,
+            meta: e.meta,
+            user_meta: e.user_meta,
+            expires_at: e.expires_at,
+        })
+    }
+
+    /// Buffers a delete of `key`.
+    pub fn delete(&mut self, key: impl Into<Bytes>) -> Result<()> {
+        self.modify(PendingWrite {
+            key: key.into(),
+            value: Bytes::new(),
+            meta: BIT_DELETE,
+            user_meta: 0,
+            expires_at: 0,
+        })
+    }
+
+    fn modify(&mut self, w: PendingWrite) -> Result<()> {
+        self.check_open()?;
+        if !self.update {
+            return Err(Error::ReadOnly);
+        }
+        if self.db.opts.read_only {
+            return Err(Error::ReadOnly);
+        }
+        validate_key(&w.key)?;
+        let limit = self.db.limits.max_value_size;
+        if w.value.len() as u64 > limit {
+            return Err(Error::ValueTooLarge {
+                len: w.value.len() as u64,
+                limit,
+            });
+        }
+        // Badger's checkSize: key + value + 2 meta bytes, plus 10 per entry.
+        let est = w.key.len() as u64 + w.value.len() as u64 + 2 + 10;
+        let (count, size) = (self.count + 1, self.size + est);
+        let l = self.db.limits;
+        if count >= l.max_batch_count || size >= l.max_batch_size {
+            return Err(Error::TxnTooBig {
+                entries: count,
+                bytes: size,
+                max_entries: l.max_batch_count,
+                max_bytes: l.max_batch_size,
+            });
+        }
+        self.count = count;
+        self.size = size;
+        self.pending.insert(w.key.clone(), w);
+        Ok(())
+    }
+
+    /// Reads the newest visible version of `key`: this transaction's own
+    /// pending write if any, else the snapshot. `None` when absent, deleted
+    /// or expired.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Item>> {
+        self.check_open()?;
+        if key.is_empty() {
+            return Err(Error::InvalidKey { reason: "empty key" });
+        }
+        if self.update {
+            if let Some(w) = self.pending.get(key) {
+                return Ok(Item::from_pending(w, self.read_ts));
+            }
+            if self.db.oracle.detects_conflicts() {
+                self.reads.lock().push(fingerprint(key));
+            }
+        }
+        crate::db::get(&self.db, key, self.read_ts)
+    }
+
+    /// Iterates the snapshot (merged with this transaction's pending writes).
+    pub fn iter(&mut self, opts: IterOptions) -> Result<DbIterator> {
+        self.check_open()?;
+        let pending: Vec<PendingWrite> = if self.update { self.pending.values().cloned().collect() } else { Vec::new() };
+        // As in Badger, keys an update transaction iterates over count as reads.
+        let reads = (self.update && self.db.oracle.detects_conflicts()).then(|| self.reads.clone());
+        DbIterator::new(self.db.clone(), self.read_ts, opts, pending, reads)
+    }
+
+    /// Commits: checks conflicts, takes a timestamp, and returns once the
+    /// writes are applied. A transaction with no writes just ends.
+    pub fn commit(mut self) -> Result<()> {
+        self.check_open()?;
+        self.done = true;
+        self.db.oracle.end(self.read_ts);
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.db.check_writable()?;
+        let entries: Vec<PendingWrite> = std::mem::take(&mut self.pending).into_values().collect();
+        let writes = if self.db.oracle.detects_conflicts() {
+            entries.iter().map(|w| fingerprint(&w.key)).collect()
+        } else {
+            Vec::new()
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        {
+            let _order = self.db.oracle.write_order.lock();
+            let sender = self.db.sender.lock().clone().ok_or(Error::Closed)?;
+            let reads = std::mem::take(&mut *self.reads.lock());
+            let ts = self.db.oracle.commit_ts(self.read_ts, &reads, writes)?;
+            sender
+                .send(WriteRequest { ts, entries, done: tx })
+                .map_err(|_| Error::Closed)?;
+        }
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Ends the transaction without committing (dropping it does the same).
+    pub fn discard(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.db.oracle.end(self.read_ts);
+        }
+    }
+}
+
+impl Drop for Txn {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Badger's key rules.
+pub fn validate_key(key: &[u8]) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey { reason: "empty key" });
+    }
+    if key.starts_with(INTERNAL_PREFIX) {
+        return Err(Error::InvalidKey {
+            reason: "keys starting with !badger! are reserved",
+        });
+    }
+    if key.len() > MAX_KEY_SIZE {
+        return Err(Error::InvalidKey {
+            reason: "key longer than 65,000 bytes",
+        });
+    }
+    Ok(())
+}
