@@ -108,3 +108,46 @@ fn unflushed_fixture_recovers_its_wal() {
     let want = std::fs::read(common::fixtures_dir().join("unflushed.all-versions.tsv")).unwrap();
     assert!(out == want, "after a Brock open and close, the dump is unchanged");
 }
+
+/// Regression: `commit` unregistered the transaction before checking for
+/// conflicts, so when it was the only open transaction the oracle had
+/// already dropped the newer write sets it had to check against: a
+/// read-modify-write over a concurrent update committed (a lost update).
+#[test]
+fn regression_conflict_checked_while_still_registered() {
+    let db = Db::open(Options::in_memory()).unwrap();
+    db.update(|t| t.set(&b"k"[..], &b"1"[..])).unwrap();
+    let mut t1 = db.begin_write();
+    assert_eq!(t1.get(b"k").unwrap().unwrap().value_ref(), b"1");
+    db.update(|t| t.set(&b"k"[..], &b"2"[..])).unwrap();
+    t1.set(&b"k"[..], &b"3"[..]).unwrap();
+    assert!(matches!(t1.commit(), Err(Error::Conflict)));
+    // Blind writes never conflict.
+    let mut t2 = db.begin_write();
+    db.update(|t| t.set(&b"k"[..], &b"4"[..])).unwrap();
+    t2.set(&b"k"[..], &b"5"[..]).unwrap();
+    t2.commit().unwrap();
+    assert_eq!(db.view(|t| t.get(b"k")).unwrap().unwrap().value_ref(), b"5");
+}
+
+#[test]
+fn limits_and_bad_keys_are_typed_errors() {
+    let db = Db::open(Options::in_memory().with_mem_table_size(1 << 20).with_value_threshold(1000)).unwrap();
+    let mut t = db.begin_write();
+    assert!(matches!(t.set(Vec::new(), &b"v"[..]), Err(Error::InvalidKey { .. })));
+    assert!(matches!(t.set(&b"!badger!x"[..], &b"v"[..]), Err(Error::InvalidKey { .. })));
+    assert!(matches!(t.set(vec![b'k'; 65_001], &b"v"[..]), Err(Error::InvalidKey { .. })));
+    assert!(matches!(t.set(&b"k"[..], vec![0u8; 1000]), Err(Error::ValueTooLarge { len: 1000, limit: 999 })));
+    t.set(&b"k"[..], vec![0u8; 999]).unwrap();
+    let mut hit = None;
+    for i in 0..10_000u32 {
+        if let Err(e) = t.set(i.to_be_bytes().to_vec(), vec![0u8; 100]) {
+            hit = Some(e);
+            break;
+        }
+    }
+    assert!(matches!(hit, Some(Error::TxnTooBig { .. })), "{hit:?}");
+    let mut r = db.begin_read();
+    assert!(matches!(r.set(&b"k"[..], &b"v"[..]), Err(Error::ReadOnly)));
+    assert!(matches!(r.get(b""), Err(Error::InvalidKey { .. })));
+}

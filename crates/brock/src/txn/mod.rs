@@ -248,9 +248,8 @@ impl Txn {
     /// writes are applied. A transaction with no writes just ends.
     pub fn commit(mut self) -> Result<()> {
         self.check_open()?;
-        self.done = true;
-        self.db.oracle.end(self.read_ts);
         if self.pending.is_empty() {
+            self.finish();
             return Ok(());
         }
         self.db.check_writable()?;
@@ -261,13 +260,17 @@ impl Txn {
             Vec::new()
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
+        let db = self.db.clone();
         {
-            let _order = self.db.oracle.write_order.lock();
-            let sender = self.db.sender.lock().clone().ok_or(Error::Closed)?;
+            let _order = db.oracle.write_order.lock();
+            let sender = db.sender.lock().clone().ok_or(Error::Closed)?;
             let reads = std::mem::take(&mut *self.reads.lock());
-            let ts = self.db.oracle.commit_ts(self.read_ts, &reads, writes)?;
+            // Still registered as active: the committed write sets newer than
+            // our read timestamp cannot have been dropped yet.
+            let ts = db.oracle.commit_ts(self.read_ts, &reads, writes);
+            self.finish();
             sender
-                .send(WriteRequest { ts, entries, done: tx })
+                .send(WriteRequest { ts: ts?, entries, done: tx })
                 .map_err(|_| Error::Closed)?;
         }
         rx.recv().map_err(|_| Error::Closed)?
