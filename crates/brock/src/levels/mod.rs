@@ -2,6 +2,7 @@
 
 pub mod manifest;
 pub mod manifest_file;
+pub mod policy;
 pub mod tree;
 
 pub use manifest::{Manifest, ManifestReplay, TableManifest, replay_manifest};
