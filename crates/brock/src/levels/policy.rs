@@ -105,8 +105,8 @@ pub fn level_targets(levels: &[LevelState], o: &PolicyOptions) -> Targets {
         };
     }
     // Push the base level down through empty levels.
-    for i in t.base_level + 1..n.saturating_sub(1) {
-        if levels[i].size > 0 {
+    for (i, l) in levels.iter().enumerate().take(n.saturating_sub(1)).skip(t.base_level + 1) {
+        if l.size > 0 {
             break;
         }
         t.base_level = i;
@@ -192,7 +192,8 @@ mod tests {
     /// Table-driven: (sizes of L0..L6 in MiB) → (base level, targets in MiB, file sizes in MiB).
     #[test]
     fn targets_table() {
-        let cases: [(&[u64], usize, &[u64], &[u64]); 4] = [
+        type Case = (&'static [u64], usize, &'static [u64], &'static [u64]);
+        let cases: [Case; 4] = [
             // 1 GiB in L6: targets L6 1000, L5 100, L4 10 (the first at the
             // floor, so base 4 for file sizes), then the base is pushed down
             // through the empty L5.

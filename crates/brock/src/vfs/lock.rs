@@ -28,15 +28,22 @@ impl DirectoryLock {
     pub fn acquire(vfs: Arc<dyn Vfs>, dir: &Path, read_only: bool) -> Result<Self> {
         let exclusive = !read_only;
         let Some(lock) = vfs.lock_dir(dir, exclusive)? else {
-            let holder_pid = vfs
-                .read_all(&dir.join(LOCK_FILE))
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.trim().parse().ok());
+            // A writer refused a lock is either behind readers (a shared
+            // probe succeeds; any pid in LOCK is stale, left by a killed
+            // writer) or behind a writer, whose pid LOCK names.
+            let writer_holds = read_only || vfs.lock_dir(dir, false)?.is_none();
+            let holder_pid = if writer_holds {
+                vfs.read_all(&dir.join(LOCK_FILE))
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|s| s.trim().parse().ok())
+            } else {
+                None
+            };
             return Err(Error::Locked {
                 path: dir.to_path_buf(),
                 holder_pid,
-                exclusive: read_only || holder_pid.is_some(),
+                exclusive: writer_holds,
             });
         };
         if exclusive {
