@@ -1,12 +1,12 @@
 //! K-way merge of sorted sources, newest source first.
 //!
-//! Badger's `table/merge_iterator.go` uses a tree of two-way merges; we keep a
-//! small linear scan over the sources' current keys, which for the handful of
-//! sources an LSM read merges (memtables, L0 tables, one per level) is as fast
-//! and far simpler. Invariant: `current` is the index of the source with the
-//! smallest key, ties going to the lowest index (the newest data); after
-//! `next`, every source positioned on the key just returned is advanced past
-//! it, so duplicates of one internal key surface once.
+//! Badger's `table/merge_iterator.go` (a tree of two-way merges). Ours keeps
+//! the valid sources in a binary min-heap ordered by (current key, source
+//! index), so each step costs O(log n) however many L0 tables there are.
+//! Invariant: the heap's top is the source with the smallest key, ties going
+//! to the lowest index (the newest data); after `next`, every source that was
+//! on the key just returned has been advanced past it, so duplicates of one
+//! internal key surface once.
 
 use super::KvIterator;
 use crate::error::Result;
@@ -16,30 +16,75 @@ use std::cmp::Ordering;
 /// Merges sources given newest first.
 pub struct MergeIterator<I: KvIterator> {
     sources: Vec<I>,
-    current: Option<usize>,
+    /// Indices of valid sources, a min-heap by (key, index).
+    heap: Vec<usize>,
+    key: Vec<u8>,
 }
 
 impl<I: KvIterator> MergeIterator<I> {
     /// A merge over `sources`, newest first. Call a seek before reading.
     pub fn new(sources: Vec<I>) -> Self {
-        MergeIterator {
-            sources,
-            current: None,
+        MergeIterator { sources, heap: Vec::new(), key: Vec::new() }
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        match compare_keys(self.sources[a].key(), self.sources[b].key()) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => a < b,
         }
     }
 
-    fn pick(&mut self) {
-        let mut best: Option<usize> = None;
-        for (i, s) in self.sources.iter().enumerate() {
-            if !s.valid() {
-                continue;
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < n && self.less(self.heap[l], self.heap[m]) {
+                m = l;
             }
-            best = match best {
-                Some(b) if compare_keys(self.sources[b].key(), s.key()) != Ordering::Greater => Some(b),
-                _ => Some(i),
-            };
+            if r < n && self.less(self.heap[r], self.heap[m]) {
+                m = r;
+            }
+            if m == i {
+                return;
+            }
+            self.heap.swap(i, m);
+            i = m;
         }
-        self.current = best;
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let p = (i - 1) / 2;
+            if !self.less(self.heap[i], self.heap[p]) {
+                return;
+            }
+            self.heap.swap(i, p);
+            i = p;
+        }
+    }
+
+    fn rebuild(&mut self) {
+        self.heap = (0..self.sources.len()).filter(|&i| self.sources[i].valid()).collect();
+        for i in (0..self.heap.len() / 2).rev() {
+            self.sift_down(i);
+        }
+    }
+
+    /// Advances the top source and restores the heap.
+    fn advance_top(&mut self) -> Result<()> {
+        let top = self.heap[0];
+        self.sources[top].next()?;
+        if self.sources[top].valid() {
+            self.sift_down(0);
+        } else {
+            let last = self.heap.len() - 1;
+            self.heap.swap(0, last);
+            self.heap.pop();
+            self.sift_down(0);
+        }
+        Ok(())
     }
 }
 
@@ -48,7 +93,7 @@ impl<I: KvIterator> KvIterator for MergeIterator<I> {
         for s in &mut self.sources {
             s.seek_to_first()?;
         }
-        self.pick();
+        self.rebuild();
         Ok(())
     }
 
@@ -56,34 +101,37 @@ impl<I: KvIterator> KvIterator for MergeIterator<I> {
         for s in &mut self.sources {
             s.seek(key)?;
         }
-        self.pick();
+        self.rebuild();
         Ok(())
     }
 
     fn next(&mut self) -> Result<()> {
-        let Some(cur) = self.current else { return Ok(()) };
-        let key = self.sources[cur].key().to_vec();
-        for s in &mut self.sources {
-            if s.valid() && compare_keys(s.key(), &key) == Ordering::Equal {
-                s.next()?;
+        let Some(&top) = self.heap.first() else { return Ok(()) };
+        self.key.clear();
+        self.key.extend_from_slice(self.sources[top].key());
+        self.advance_top()?;
+        // Older sources holding the same internal key are skipped.
+        while let Some(&t) = self.heap.first() {
+            if compare_keys(self.sources[t].key(), &self.key) != Ordering::Equal {
+                break;
             }
+            self.advance_top()?;
         }
-        self.pick();
         Ok(())
     }
 
     fn valid(&self) -> bool {
-        self.current.is_some()
+        !self.heap.is_empty()
     }
 
     fn key(&self) -> &[u8] {
-        let cur = self.current.expect("key() on an invalid MergeIterator");
-        self.sources[cur].key()
+        let top = *self.heap.first().expect("key() on an invalid MergeIterator");
+        self.sources[top].key()
     }
 
     fn value(&self) -> ValueStruct<'_> {
-        let cur = self.current.expect("value() on an invalid MergeIterator");
-        self.sources[cur].value()
+        let top = *self.heap.first().expect("value() on an invalid MergeIterator");
+        self.sources[top].value()
     }
 }
 
@@ -93,6 +141,8 @@ mod tests {
     use super::*;
     use crate::format::key_with_version;
     use crate::table::OwnedValue;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn src(items: &[(&str, u64, &str)]) -> VecIterator {
         VecIterator::new(
@@ -101,10 +151,7 @@ mod tests {
                 .map(|(k, v, val)| {
                     (
                         key_with_version(k.as_bytes(), *v),
-                        OwnedValue {
-                            value: val.as_bytes().to_vec(),
-                            ..Default::default()
-                        },
+                        OwnedValue { value: val.as_bytes().to_vec(), ..Default::default() },
                     )
                 })
                 .collect(),
@@ -149,5 +196,43 @@ mod tests {
         let mut m = MergeIterator::new(vec![src(&[]), src(&[])]);
         m.seek_to_first().unwrap();
         assert!(!m.valid());
+    }
+
+    proptest! {
+        /// Against a model: the first source holding an internal key wins.
+        #[test]
+        fn matches_a_model(sources in proptest::collection::vec(
+            proptest::collection::vec((0u8..20, 1u64..5, 0u32..1000), 0..30), 1..12)) {
+            let mut model: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+            let mut its = Vec::new();
+            for (si, s) in sources.iter().enumerate() {
+                let mut entries = Vec::new();
+                for &(k, v, val) in s {
+                    let key = key_with_version(&[b'k', k], v);
+                    let value = format!("{si}:{val}");
+                    entries.push((key.clone(), OwnedValue { value: value.clone().into_bytes(), ..Default::default() }));
+                }
+                let it = VecIterator::new(entries);
+                // VecIterator keeps the last duplicate within one source.
+                let mut probe = it.clone();
+                probe.seek_to_first().unwrap();
+                while probe.valid() {
+                    let v = String::from_utf8(probe.value().value.to_vec()).unwrap();
+                    model.entry(probe.key().to_vec()).or_insert(v);
+                    probe.next().unwrap();
+                }
+                its.push(it);
+            }
+            let mut m = MergeIterator::new(its);
+            m.seek_to_first().unwrap();
+            let mut got = Vec::new();
+            while m.valid() {
+                got.push((m.key().to_vec(), String::from_utf8(m.value().value.to_vec()).unwrap()));
+                m.next().unwrap();
+            }
+            let mut want: Vec<(Vec<u8>, String)> = model.into_iter().collect();
+            want.sort_by(|a, b| compare_keys(&a.0, &b.0));
+            prop_assert_eq!(got, want);
+        }
     }
 }
