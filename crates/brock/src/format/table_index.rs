@@ -151,12 +151,21 @@ impl TableIndex {
         if let Some((start, n)) = t.vector(0, 4)? {
             // Each element is 4 bytes, so `n` is bounded by the buffer length.
             blocks.reserve(n);
+            // Every block's key is its own vector in a real index, so the keys
+            // together fit in the buffer; crafted entries that all point at one
+            // big key must not multiply memory.
+            let mut key_bytes = 0usize;
             for i in 0..n {
                 let at = start + 4 * i;
                 let rel = u32_le_at(buf, at).unwrap_or(0) as usize;
                 let bo = FbTable::at(buf, at + rel)?;
+                let key = bo.bytes_field(0)?;
+                key_bytes += key.len();
+                if key_bytes > buf.len() {
+                    return Err(bad(at, "block keys add up to more than the index"));
+                }
                 blocks.push(BlockHandle {
-                    base_key: bo.bytes_field(0)?.to_vec(),
+                    base_key: key.to_vec(),
                     offset: bo.u32_field(1)?,
                     len: bo.u32_field(2)?,
                 });
@@ -519,6 +528,32 @@ mod tests {
             let enc = idx.encode();
             assert!(TableIndex::decode(&enc).is_ok(), "{n} blocks");
         }
+    }
+
+    /// Regression (found by fuzzing): block entries that all point at one
+    /// large key made decoding copy it once per block, so a 128 KiB index
+    /// took 1 GiB; the keys together may not exceed the index.
+    #[test]
+    fn regression_shared_key_cannot_multiply_memory() {
+        let mut b = FbBuilder::new();
+        let key = b.create_byte_vector(&vec![1u8; 65_536]);
+        b.start_object(3);
+        b.add_uoffset_slot(0, key);
+        b.add_u32_slot(2, 10);
+        let bo = b.end_object();
+        b.start_vector(4, 4096, 4);
+        for _ in 0..4096 {
+            b.prepend_uoffset(bo);
+        }
+        let offsets = b.end_vector(4096);
+        b.start_object(7);
+        b.add_uoffset_slot(0, offsets);
+        let root = b.end_object();
+        b.finish(root);
+        let buf = b.finished_bytes().to_vec();
+        assert!(buf.len() < 100_000);
+        let err = TableIndex::decode(&buf).unwrap_err();
+        assert!(matches!(err.kind, CorruptionKind::BadIndex { .. }), "{err:?}");
     }
 
     proptest::proptest! {

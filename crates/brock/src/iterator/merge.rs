@@ -54,17 +54,6 @@ impl<I: KvIterator> MergeIterator<I> {
         }
     }
 
-    fn sift_up(&mut self, mut i: usize) {
-        while i > 0 {
-            let p = (i - 1) / 2;
-            if !self.less(self.heap[i], self.heap[p]) {
-                return;
-            }
-            self.heap.swap(i, p);
-            i = p;
-        }
-    }
-
     fn rebuild(&mut self) {
         self.heap = (0..self.sources.len()).filter(|&i| self.sources[i].valid()).collect();
         for i in (0..self.heap.len() / 2).rev() {

@@ -39,11 +39,17 @@ fn bad(codec: &'static str, detail: impl ToString) -> DecodeError {
     )
 }
 
-/// Decompresses a stored block, refusing output longer than `limit`.
+/// Snappy cannot expand its input more than this (a 3-byte copy yields at
+/// most 64 bytes), so a claimed length above it is a lie.
+const SNAPPY_MAX_EXPANSION: usize = 22;
+
+/// Decompresses a stored block, refusing output longer than `limit` (an
+/// uncompressed block is returned as it is).
 pub fn decompress(kind: CompressionType, data: Vec<u8>, limit: usize) -> Result<Vec<u8>, DecodeError> {
     match kind {
         CompressionType::None => Ok(data),
         CompressionType::Snappy => {
+            let limit = limit.min(data.len().saturating_mul(SNAPPY_MAX_EXPANSION).saturating_add(64));
             let len = snap::raw::decompress_len(&data).map_err(|e| bad("snappy", e))?;
             if len > limit {
                 return Err(DecodeError::new(
@@ -61,7 +67,11 @@ pub fn decompress(kind: CompressionType, data: Vec<u8>, limit: usize) -> Result<
         }
         CompressionType::Zstd => {
             let mut out = Vec::new();
-            let dec = zstd::stream::read::Decoder::with_buffer(&data[..]).map_err(|e| bad("zstd", e))?;
+            let mut dec = zstd::stream::read::Decoder::with_buffer(&data[..]).map_err(|e| bad("zstd", e))?;
+            // Bound the decoder's window (its allocation) by the output limit
+            // instead of zstd's default of 128 MiB.
+            let window_log = (usize::BITS - limit.max(1).leading_zeros()).clamp(10, 27);
+            dec.window_log_max(window_log).map_err(|e| bad("zstd", e))?;
             let mut dec = dec.single_frame();
             let mut limited = (&mut dec).take(limit as u64 + 1);
             limited.read_to_end(&mut out).map_err(|e| bad("zstd", e))?;
@@ -95,6 +105,20 @@ mod tests {
             let c = compress(kind, &data, DEFAULT_ZSTD_LEVEL);
             assert_eq!(decompress(kind, c, data.len()).unwrap(), data, "{kind:?}");
         }
+    }
+
+    /// Regression (found by fuzzing): a Snappy block claiming ~4 GB made the
+    /// decoder reserve it because the limit was the index's (any) size; and a
+    /// 10-byte zstd frame asking for a 128 MiB window reserved 64 MiB.
+    #[test]
+    fn regression_claimed_sizes_are_bounded_by_the_input() {
+        let mut claim = Vec::new();
+        crate::format::varint::put_uvarint(&mut claim, 3_800_000_000);
+        claim.extend_from_slice(&[0x00, 0x41]);
+        let err = decompress(CompressionType::Snappy, claim, u32::MAX as usize).unwrap_err();
+        assert!(matches!(err.kind, CorruptionKind::OutOfRange { .. }), "{err:?}");
+        let frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88, 0x09, 0x00, 0x00, 0x41];
+        assert!(decompress(CompressionType::Zstd, frame, 100).is_err());
     }
 
     #[test]
