@@ -1,5 +1,8 @@
 //! The tree's shape: the MANIFEST and, later, level handlers and compaction.
 
+pub mod compact_status;
+pub mod compaction;
+pub mod key_range;
 pub mod manifest;
 pub mod manifest_file;
 pub mod policy;
