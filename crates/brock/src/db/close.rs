@@ -53,6 +53,26 @@ pub(crate) fn close(db: &Arc<DbInner>) -> Result<()> {
     for t in threads {
         let _ = t.join();
     }
+    {
+        let mut g = db.sync.lock();
+        g.shutdown_compactors = true;
+        db.cond.notify_all();
+    }
+    let compactors: Vec<_> = db.compactors.lock().drain(..).collect();
+    for t in compactors {
+        let _ = t.join();
+    }
+    if db.opts.compact_l0_on_close
+        && db.poisoned.lock().is_none()
+        && let Err(e) = super::ops::compact_l0_once(db)
+    {
+        first_err.get_or_insert(e);
+    }
+    if let Some(d) = db.discard.lock().as_mut()
+        && let Err(e) = d.sync()
+    {
+        first_err.get_or_insert(e);
+    }
     if let Some(cause) = db.poisoned.lock().clone() {
         first_err.get_or_insert(Error::WritesPoisoned { cause });
     }

@@ -22,8 +22,8 @@ use crate::format::meta::BIT_VALUE_POINTER;
 use crate::iterator::KvIterator;
 use crate::levels::create_change;
 use crate::memtable::{Memtable, MemtableIterator};
-use crate::table::{BuilderOptions, Table, TableBuilder, TableOptions};
-use crate::vfs::{OpenMode, mem_file_name, sst_file_name};
+use crate::table::{BuilderOptions, Table, TableBuilder};
+use crate::vfs::mem_file_name;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,7 +39,8 @@ pub(crate) fn run(db: Arc<DbInner>) {
                 }
                 if let Some(mt) = db.view().immutables.last().cloned() {
                     let stalled = db.view().tree.l0_count() >= db.opts.num_level_zero_tables_stall as usize;
-                    if !stalled || g.shutdown_flush {
+                    if (!stalled || g.shutdown_flush) && !g.flush_paused {
+                        g.flushing = true;
                         break mt;
                     }
                 } else if g.shutdown_flush {
@@ -49,7 +50,8 @@ pub(crate) fn run(db: Arc<DbInner>) {
             }
         };
         let result = flush_memtable(&db, &next);
-        let _g = db.sync.lock();
+        let mut g = db.sync.lock();
+        g.flushing = false;
         if let Err(e) = result {
             db.poison(&e);
             db.cond.notify_all();
@@ -102,24 +104,12 @@ fn write_l0_table(db: &DbInner, mt: &Arc<Memtable>) -> Result<Arc<Table>> {
         b.add(it.key(), &v, vlog_len);
         it.next()?;
     }
-    let bytes = b.finish();
-    let id = db.next_file_id.fetch_add(1, Ordering::AcqRel);
-    let path = db.dir.join(sst_file_name(id));
-    {
-        let mut f = db.vfs.open_write(&path, OpenMode::CreateNew)?;
-        f.append(&bytes)?;
-        f.sync_data()?;
-    }
+    let table = super::compact::write_table(db, &b.finish())?;
     db.vfs.sync_dir(&db.dir)?;
-    let table = Table::open_cached(
-        db.vfs.open_read(&path)?,
-        TableOptions { id, compression: o.compression, key_id: 0, verify_blocks: o.verify_block_checksums },
-        db.cache.clone(),
-    )?;
     let mut m = db.manifest.lock();
     let mf = m.as_mut().ok_or(Error::ReadOnly)?;
-    mf.add_changes(vec![create_change(id, 0, 0, o.compression)])?;
-    Ok(Arc::new(table))
+    mf.add_changes(vec![create_change(table.id(), 0, 0, o.compression)])?;
+    Ok(table)
 }
 
 /// Waits until no immutable memtable is left (or flushing failed).
@@ -130,7 +120,7 @@ pub(crate) fn wait_idle(db: &DbInner) -> Result<()> {
         if let Some(cause) = db.poisoned.lock().clone() {
             return Err(Error::WritesPoisoned { cause });
         }
-        if db.view().immutables.is_empty() {
+        if db.view().immutables.is_empty() && !g.flushing {
             return Ok(());
         }
         db.cond.notify_all();

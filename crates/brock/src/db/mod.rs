@@ -17,11 +17,14 @@
 //! (queueing only).
 
 mod close;
+mod compact;
 mod flush;
+mod ops;
 mod open;
 mod read;
 mod write;
 
+pub use ops::{FlattenProgress, LevelInfo};
 pub use read::{DbIterator, IterOptions, Item};
 pub(crate) use read::get;
 
@@ -50,6 +53,14 @@ pub(crate) struct View {
     pub tree: Arc<Tree>,
 }
 
+/// A message to the write thread.
+pub(crate) enum WriterMsg {
+    /// Commit these writes.
+    Write(WriteRequest),
+    /// Run this on the write thread, after everything queued before it.
+    Exec(Box<dyn FnOnce(&mut write::Writer) + Send>),
+}
+
 /// A committed transaction on its way to the write thread.
 #[derive(Debug)]
 pub(crate) struct WriteRequest {
@@ -63,6 +74,12 @@ pub(crate) struct WriteRequest {
 pub(crate) struct SyncState {
     /// The flush thread should finish the queue and exit.
     pub shutdown_flush: bool,
+    /// The compactors should exit.
+    pub shutdown_compactors: bool,
+    /// Flushes are paused (drop-all, drop-prefix).
+    pub flush_paused: bool,
+    /// The flush thread is writing a table.
+    pub flushing: bool,
 }
 
 /// Counters for people and benchmarks.
@@ -71,6 +88,13 @@ pub(crate) struct Counters {
     pub stall_nanos: AtomicU64,
     pub flushes: AtomicU64,
     pub commits: AtomicU64,
+    pub compactions: AtomicU64,
+    /// Bytes of tables written by compactions.
+    pub compaction_bytes_written: AtomicU64,
+    /// Bytes written to disk: WAL appends and tables (flush and compaction).
+    pub bytes_written: AtomicU64,
+    /// Bytes of keys and values committed by users.
+    pub user_bytes: AtomicU64,
 }
 
 /// Engine statistics.
@@ -82,8 +106,16 @@ pub struct Stats {
     pub flushes: u64,
     /// Transactions committed.
     pub commits: u64,
+    /// Compactions run.
+    pub compactions: u64,
+    /// Bytes written to disk: WAL appends and table files.
+    pub bytes_written: u64,
+    /// Bytes of keys and values committed.
+    pub user_bytes: u64,
     /// Tables per level.
     pub tables_per_level: [usize; 16],
+    /// Bytes per level.
+    pub bytes_per_level: [u64; 16],
     /// Memtables waiting to flush.
     pub immutable_memtables: usize,
 }
@@ -96,7 +128,7 @@ pub(crate) struct DbInner {
     pub value_dir: PathBuf,
     pub view: RwLock<Arc<View>>,
     pub oracle: Oracle,
-    pub sender: Mutex<Option<crossbeam_channel::Sender<WriteRequest>>>,
+    pub sender: Mutex<Option<crossbeam_channel::Sender<WriterMsg>>>,
     pub closed: AtomicBool,
     pub poisoned: Mutex<Option<String>>,
     pub sync: Mutex<SyncState>,
@@ -106,6 +138,13 @@ pub(crate) struct DbInner {
     pub vlogs: RwLock<BTreeMap<u32, Arc<dyn RandomAccessFile>>>,
     pub next_file_id: AtomicU64,
     pub threads: Mutex<Vec<JoinHandle<()>>>,
+    pub compactors: Mutex<Vec<JoinHandle<()>>>,
+    pub compact_status: Mutex<crate::levels::compact_status::CompactStatus>,
+    /// Above zero, compactors idle (flatten, drop-all, drop-prefix).
+    pub compaction_paused: std::sync::atomic::AtomicUsize,
+    /// Last-level tables produced by stale rewrites: not stale-picked again.
+    pub stale_rewritten: Mutex<std::collections::HashSet<u64>>,
+    pub discard: Mutex<Option<crate::discard::DiscardStats>>,
     pub writer_exit: Mutex<Option<JoinHandle<write::WriterExit>>>,
     pub locks: Mutex<Vec<DirectoryLock>>,
     pub counters: Counters,
@@ -231,16 +270,73 @@ impl Db {
         let inner = self.inner();
         let view = inner.view();
         let mut tables_per_level = [0usize; 16];
+        let mut bytes_per_level = [0u64; 16];
         for (i, l) in view.tree.levels().iter().enumerate().take(16) {
             tables_per_level[i] = l.len();
+            bytes_per_level[i] = l.iter().map(|t| t.size()).sum();
         }
+        let c = &inner.counters;
         Stats {
-            stall_nanos: inner.counters.stall_nanos.load(Ordering::Relaxed),
-            flushes: inner.counters.flushes.load(Ordering::Relaxed),
-            commits: inner.counters.commits.load(Ordering::Relaxed),
+            stall_nanos: c.stall_nanos.load(Ordering::Relaxed),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            user_bytes: c.user_bytes.load(Ordering::Relaxed),
             tables_per_level,
+            bytes_per_level,
             immutable_memtables: view.immutables.len(),
         }
+    }
+
+    /// Compacts until all tables sit in one level, with `workers` parallel
+    /// compactions (Badger's `Flatten`).
+    pub fn flatten(&self, workers: usize) -> Result<()> {
+        ops::flatten(self.inner(), workers, &mut |_| {})
+    }
+
+    /// [`Db::flatten`], reporting progress after every round.
+    pub fn flatten_with(&self, workers: usize, progress: &mut dyn FnMut(&FlattenProgress)) -> Result<()> {
+        ops::flatten(self.inner(), workers, progress)
+    }
+
+    /// Deletes every key: all tables (through the MANIFEST), memtables and
+    /// their WALs, and value logs; table and value-log ids restart at 1. The
+    /// database stays open and usable. Commits wait while it runs; iterators
+    /// opened before it keep their snapshot.
+    pub fn drop_all(&self) -> Result<()> {
+        ops::drop_all(self.inner())
+    }
+
+    /// Deletes every key that starts with one of `prefixes`.
+    pub fn drop_prefix(&self, prefixes: &[&[u8]]) -> Result<()> {
+        let owned: Vec<Vec<u8>> = prefixes.iter().map(|p| p.to_vec()).collect();
+        ops::drop_prefix(self.inner(), &owned)
+    }
+
+    /// Per-level statistics (Badger's `Levels`).
+    pub fn levels(&self) -> Vec<LevelInfo> {
+        ops::levels(self.inner())
+    }
+
+    /// Per-table statistics (Badger's `Tables`), by level then key order.
+    pub fn tables(&self) -> Vec<crate::inspect::TableInfo> {
+        let view = self.inner().view();
+        let mut out = Vec::new();
+        for (level, tables) in view.tree.levels().iter().enumerate() {
+            for t in tables {
+                out.push(crate::inspect::TableInfo::of(t, level));
+            }
+        }
+        out
+    }
+
+    /// Total bytes of tables and of value logs (Badger's `Size`).
+    pub fn size(&self) -> (u64, u64) {
+        let inner = self.inner();
+        let lsm = inner.view().tree.levels().iter().flatten().map(|t| t.size()).sum();
+        let vlog = inner.vlogs.read().values().map(|f| f.len()).sum();
+        (lsm, vlog)
     }
 
     /// Blocks until every memtable waiting to be flushed has been written

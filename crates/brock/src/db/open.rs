@@ -13,12 +13,12 @@
 //! Better than Badger: a read-only open replays torn WALs in memory and
 //! leaves every file untouched, instead of failing with "truncate needed".
 
-use super::flush;
+use super::{compact, flush};
 use super::write::Writer;
 use super::{Counters, DbInner, SyncState, View};
 use crate::crypto::read_key_registry;
 use crate::error::{Error, Result};
-use crate::format::discard::INITIAL_DISCARD_FILE_LEN;
+use crate::discard::DiscardStats;
 use crate::format::key_registry::KeyRegistryFile;
 use crate::format::LOG_HEADER_LEN;
 use crate::levels::{ManifestFile, Tree, replay_manifest};
@@ -150,15 +150,7 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
 
     // Value log and DISCARD.
     let vlogs = if opts.in_memory { BTreeMap::new() } else { open_vlogs(vfs.as_ref(), &value_dir, ro)? };
-    if !ro && !opts.in_memory {
-        let discard = value_dir.join("DISCARD");
-        if !vfs.exists(&discard) {
-            let mut f = vfs.open_write(&discard, OpenMode::CreateNew)?;
-            f.append(&vec![0u8; INITIAL_DISCARD_FILE_LEN])?;
-            f.sync_data()?;
-            vfs.sync_dir(&value_dir)?;
-        }
-    }
+    let discard = if !ro && !opts.in_memory { Some(DiscardStats::open(vfs.as_ref(), &value_dir)?) } else { None };
 
     // The mutable memtable and its WAL.
     let (mutable, wal, next_mem_fid) = if ro {
@@ -188,6 +180,11 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         vlogs: RwLock::new(vlogs),
         next_file_id: AtomicU64::new(next_file_id),
         threads: Mutex::new(Vec::new()),
+        compactors: Mutex::new(Vec::new()),
+        compact_status: Mutex::new(crate::levels::compact_status::CompactStatus::new(opts.max_levels as usize)),
+        compaction_paused: std::sync::atomic::AtomicUsize::new(0),
+        stale_rewritten: Mutex::new(std::collections::HashSet::new()),
+        discard: Mutex::new(discard),
         writer_exit: Mutex::new(None),
         locks: Mutex::new(locks),
         counters: Counters::default(),
@@ -209,6 +206,14 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
             .spawn(move || flush::run(fdb))
             .map_err(|e| Error::io("<thread>", e))?;
         db.threads.lock().push(fl);
+        for id in 0..db.opts.num_compactors as usize {
+            let cdb = db.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("brock-compact-{id}"))
+                .spawn(move || compact::run(cdb, id))
+                .map_err(|e| Error::io("<thread>", e))?;
+            db.compactors.lock().push(h);
+        }
     }
     Ok(db)
 }

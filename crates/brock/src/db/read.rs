@@ -104,14 +104,33 @@ fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
 }
 
 /// The newest stored entry of `key` at or below `read_ts`, deleted or not.
+///
+/// As Badger's `db.get`, the newest version across every source wins, not
+/// the first source that has one: a WAL whose flush was undone by a crash,
+/// or (later) a value-log GC rewrite, puts older versions into a newer
+/// source. Sources whose highest version cannot beat the best found so far
+/// are skipped, and an exact hit at `read_ts` ends the search.
 pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<(Vec<u8>, OwnedValue)>> {
     let probe = key_with_version(key, read_ts);
+    let mut best: Option<(Vec<u8>, OwnedValue)> = None;
+    let best_version = |b: &Option<(Vec<u8>, OwnedValue)>| b.as_ref().map(|(k, _)| version(k));
     for mt in view.mutable.iter().chain(view.immutables.iter()) {
-        if let Some((k, v)) = mt.get(&probe) {
-            return Ok(Some((k.to_vec(), v.to_owned_value())));
+        if best_version(&best).is_some_and(|v| mt.max_version() <= v) {
+            continue;
+        }
+        if let Some((k, v)) = mt.get(&probe)
+            && best_version(&best).is_none_or(|b| version(&k) > b)
+        {
+            best = Some((k.to_vec(), v.to_owned_value()));
+            if best_version(&best) == Some(read_ts) {
+                return Ok(best);
+            }
         }
     }
-    view.tree.get(&probe)
+    if let Some(hit) = view.tree.get_newer_than(&probe, best_version(&best))? {
+        best = Some(hit);
+    }
+    Ok(best)
 }
 
 /// A point lookup at `read_ts`: `None` when absent, deleted or expired.

@@ -14,7 +14,7 @@
 //! joins the flush queue. While `num_memtables` memtables wait, the thread
 //! stalls (Badger's write stall), counting the time.
 
-use super::{DbInner, View, WriteRequest};
+use super::{DbInner, View, WriteRequest, WriterMsg};
 use crate::error::{Error, Result};
 use crate::format::key::append_key_with_version;
 use crate::format::meta::BIT_TXN;
@@ -50,19 +50,49 @@ impl Writer {
     }
 
     /// Runs until the request queue closes.
-    pub fn run(mut self, rx: crossbeam_channel::Receiver<WriteRequest>) -> WriterExit {
+    pub fn run(mut self, rx: crossbeam_channel::Receiver<WriterMsg>) -> WriterExit {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Ok(first) = rx.recv() {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
+        let mut next = rx.recv().ok();
+        while let Some(msg) = next.take() {
+            match msg {
+                WriterMsg::Exec(f) => f(&mut self),
+                WriterMsg::Write(first) => {
+                    batch.push(first);
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(WriterMsg::Write(r)) => batch.push(r),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.process(&mut batch);
                 }
             }
-            self.process(&mut batch);
+            if next.is_none() {
+                next = rx.recv().ok();
+            }
         }
         WriterExit { wal: self.wal, memtable: self.memtable }
+    }
+
+    /// Starts an empty memtable and WAL, retiring the current ones without
+    /// flushing (drop-all): returns the WAL ids of the retired memtable.
+    pub fn reset_memtable(&mut self) -> Result<u32> {
+        let old = self.memtable.wal_fid();
+        self.wal = None;
+        self.open_new_memtable(false)?;
+        Ok(old)
+    }
+
+    /// Moves a non-empty memtable to the flush queue (drop-prefix, flatten).
+    pub fn rotate_now(&mut self) -> Result<()> {
+        if self.memtable.is_empty() {
+            return Ok(());
+        }
+        self.rotate()
     }
 
     fn process(&mut self, batch: &mut Vec<WriteRequest>) {
@@ -75,8 +105,8 @@ impl Writer {
             }
             if self.is_full() && !self.memtable.is_empty() {
                 result = self.commit_segment(&batch[start..i]);
-                start = i;
                 if result.is_ok() {
+                    start = i;
                     result = self.rotate();
                 }
                 if result.is_err() {
@@ -101,7 +131,9 @@ impl Writer {
         }
         if result.is_ok() {
             result = self.commit_segment(&batch[start..]);
-            start = batch.len();
+            if result.is_ok() {
+                start = batch.len();
+            }
         }
         if let Err(e) = result {
             self.db.poison(&e);
@@ -126,11 +158,14 @@ impl Writer {
         }
         if let Some(wal) = &mut self.wal {
             wal.append(&self.buf)?;
+            self.db.counters.bytes_written.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
             self.buf.clear();
             if self.db.opts.sync_writes {
                 wal.sync()?;
             }
         }
+        let user_bytes: usize = reqs.iter().flat_map(|r| &r.entries).map(|w| w.key.len() + w.value.len()).sum();
+        self.db.counters.user_bytes.fetch_add(user_bytes as u64, Ordering::Relaxed);
         for req in reqs {
             for w in &req.entries {
                 let mut key = Vec::with_capacity(w.key.len() + 8);
@@ -154,6 +189,16 @@ impl Writer {
     /// Replaces the full memtable with a new one (and WAL) and queues it for flushing.
     fn rotate(&mut self) -> Result<()> {
         self.stall_for_memtables()?;
+        self.open_new_memtable(true)?;
+        let _g = self.db.sync.lock();
+        self.db.cond.notify_all();
+        Ok(())
+    }
+
+    /// Creates a new WAL and an empty mutable memtable and publishes it, in
+    /// the same view update moving the old one to the flush queue when
+    /// `retire` (so readers never miss it).
+    fn open_new_memtable(&mut self, retire: bool) -> Result<()> {
         let (wal, fid) = if self.db.opts.in_memory {
             (None, 0)
         } else {
@@ -171,14 +216,14 @@ impl Writer {
         {
             let mut v = self.db.view.write();
             let mut next: View = (**v).clone();
-            next.immutables.insert(0, self.memtable.clone());
+            if retire {
+                next.immutables.insert(0, self.memtable.clone());
+            }
             next.mutable = Some(new_mt.clone());
             *v = Arc::new(next);
         }
         self.memtable = new_mt;
         self.wal = wal;
-        let _g = self.db.sync.lock();
-        self.db.cond.notify_all();
         Ok(())
     }
 

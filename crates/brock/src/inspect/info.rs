@@ -86,6 +86,28 @@ pub struct DirInfo {
     pub manifest_torn_tail: bool,
 }
 
+impl TableInfo {
+    /// The facts of one open table at `level`.
+    pub fn of(t: &crate::table::Table, level: usize) -> Self {
+        let idx = t.index();
+        TableInfo {
+            id: t.id(),
+            level,
+            smallest: (user_key(t.smallest()).to_vec(), version(t.smallest())),
+            biggest: (user_key(t.biggest()).to_vec(), version(t.biggest())),
+            key_count: idx.key_count,
+            size: t.size(),
+            blocks: t.block_count(),
+            index_size: t.index_len(),
+            bloom_size: idx.bloom_filter.len(),
+            max_version: idx.max_version,
+            uncompressed_size: idx.uncompressed_size,
+            stale_data_size: idx.stale_data_size,
+            compression: t.options().compression,
+        }
+    }
+}
+
 impl DirView {
     /// Gathers the summary.
     pub fn info(&self) -> DirInfo {
@@ -99,22 +121,7 @@ impl DirView {
                 keys: ts.iter().map(|t| u64::from(t.index().key_count)).sum(),
             });
             for t in ts {
-                let idx = t.index();
-                tables.push(TableInfo {
-                    id: t.id(),
-                    level,
-                    smallest: (user_key(t.smallest()).to_vec(), version(t.smallest())),
-                    biggest: (user_key(t.biggest()).to_vec(), version(t.biggest())),
-                    key_count: idx.key_count,
-                    size: t.size(),
-                    blocks: t.block_count(),
-                    index_size: t.index_len(),
-                    bloom_size: idx.bloom_filter.len(),
-                    max_version: idx.max_version,
-                    uncompressed_size: idx.uncompressed_size,
-                    stale_data_size: idx.stale_data_size,
-                    compression: t.options().compression,
-                });
+                tables.push(TableInfo::of(t, level));
             }
         }
         let wals = self

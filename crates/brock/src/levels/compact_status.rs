@@ -74,7 +74,10 @@ impl CompactStatus {
         let this = &mut self.levels[c.this_level];
         this.ranges.push(c.this_range.clone());
         this.compacting_size += c.this_size;
-        self.levels[c.next_level].ranges.push(c.next_range.clone());
+        // An L0→L0 compaction has no target range of its own.
+        if !c.next_range.is_empty() {
+            self.levels[c.next_level].ranges.push(c.next_range.clone());
+        }
         self.tables.extend(c.tables.iter().copied());
         true
     }
@@ -87,7 +90,9 @@ impl CompactStatus {
         }
         this.compacting_size = this.compacting_size.saturating_sub(c.this_size);
         let next = &mut self.levels[c.next_level];
-        if let Some(i) = next.ranges.iter().position(|r| *r == c.next_range) {
+        if !c.next_range.is_empty()
+            && let Some(i) = next.ranges.iter().position(|r| *r == c.next_range)
+        {
             next.ranges.remove(i);
         }
         for t in &c.tables {

@@ -118,7 +118,7 @@ pub fn compact_range(
                     table_left = key.to_vec();
                 }
                 new_keys += 1;
-                if new_keys % 5000 == 0 && too_much_overlap(&KeyRange::of_keys(&table_left, key)) {
+                if new_keys.is_multiple_of(5000) && too_much_overlap(&KeyRange::of_keys(&table_left, key)) {
                     break;
                 }
             }

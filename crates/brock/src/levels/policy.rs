@@ -118,6 +118,14 @@ pub fn level_targets(levels: &[LevelState], o: &PolicyOptions) -> Targets {
     if t.base_level == 0 {
         t.base_level = 1;
     }
+    // Better than Badger (its #2143): L0 must never compact into a level
+    // below one that holds data, or a tombstone could land under an older
+    // live version it has to hide, and the key would come back.
+    if let Some(first) = (1..n).find(|&i| levels[i].size > 0)
+        && first < t.base_level
+    {
+        t.base_level = first;
+    }
     t
 }
 
@@ -235,6 +243,14 @@ mod tests {
 
     fn targets_of(ls: &[LevelState]) -> Targets {
         level_targets(ls, &opts())
+    }
+
+    /// Regression for Badger #2143: with data left in L2 and the computed
+    /// base level at L5, L0 went to L5, below L2's older versions.
+    #[test]
+    fn regression_base_level_never_skips_a_level_with_data() {
+        let ls = levels(&[0, 0, MB, 0, 0, 0, 50 * MB]);
+        assert_eq!(level_targets(&ls, &opts()).base_level, 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! A `Tree` is shared through `Arc`; edits build a new one.
 
 use crate::error::{CorruptionKind, Error, Result};
-use crate::format::{compare_keys, user_key};
+use crate::format::{compare_keys, user_key, version};
 use crate::iterator::KvIterator;
 use crate::table::{ConcatIterator, OwnedValue, Table, TableIterator};
 use std::cmp::Ordering;
@@ -68,6 +68,21 @@ impl Tree {
         self.levels.iter().flatten().map(|t| t.index().max_version).max().unwrap_or(0)
     }
 
+    /// A new tree with `remove` (ids) taken out of level `from` and `to`,
+    /// and `add` put into level `to`, each level kept in order.
+    pub fn with_edit(&self, from: usize, to: usize, remove: &[u64], add: Vec<Arc<Table>>) -> Result<Tree> {
+        let mut levels = self.levels.clone();
+        let need = from.max(to) + 1;
+        if levels.len() < need {
+            levels.resize_with(need, Vec::new);
+        }
+        for l in [from, to] {
+            levels[l].retain(|t| !remove.contains(&t.id()));
+        }
+        levels[to].extend(add);
+        Tree::new(levels)
+    }
+
     /// A new tree with `table` added as the newest L0 table.
     pub fn with_l0_table(&self, table: Arc<Table>) -> Tree {
         let mut levels = self.levels.clone();
@@ -79,14 +94,39 @@ impl Tree {
     }
 
     /// The newest entry of the user key in `key` with version ≤ the version
-    /// in `key`, searching L0 newest first and then each level in turn.
+    /// in `key`, across every table that may hold it.
     pub fn get(&self, key: &[u8]) -> Result<Option<(Vec<u8>, OwnedValue)>> {
+        self.get_newer_than(key, None)
+    }
+
+    /// As [`Tree::get`], but only a version above `floor` counts (the best
+    /// a newer source already found); tables whose highest version is not
+    /// above it are skipped without reading.
+    pub fn get_newer_than(&self, key: &[u8], floor: Option<u64>) -> Result<Option<(Vec<u8>, OwnedValue)>> {
         let uk = user_key(key);
+        let target = version(key);
+        let mut best: Option<(Vec<u8>, OwnedValue)> = None;
+        let consider = |t: &Arc<Table>, best: &mut Option<(Vec<u8>, OwnedValue)>| -> Result<bool> {
+            let have = best.as_ref().map(|(k, _)| version(k)).or(floor);
+            if have.is_some_and(|v| t.index().max_version <= v) {
+                return Ok(false);
+            }
+            if let Some(hit) = t.get(key)?
+                && have.is_none_or(|v| version(&hit.0) > v)
+            {
+                let exact = version(&hit.0) == target;
+                *best = Some(hit);
+                return Ok(exact);
+            }
+            Ok(false)
+        };
         for (level, tables) in self.levels.iter().enumerate() {
             if level == 0 {
+                // L0 tables overlap, and an L0→L0 compaction's output (a new,
+                // higher id) can hold older versions than a table it left out.
                 for t in tables {
-                    if let Some(hit) = t.get(key)? {
-                        return Ok(Some(hit));
+                    if consider(t, &mut best)? {
+                        return Ok(best);
                     }
                 }
                 continue;
@@ -94,12 +134,12 @@ impl Tree {
             let i = tables.partition_point(|t| compare_keys(t.biggest(), key) == Ordering::Less);
             if let Some(t) = tables.get(i)
                 && user_key(t.smallest()) <= uk
-                && let Some(hit) = t.get(key)?
+                && consider(t, &mut best)?
             {
-                return Ok(Some(hit));
+                return Ok(best);
             }
         }
-        Ok(None)
+        Ok(best)
     }
 
     /// One iterator per L0 table (newest first) and one per deeper level.

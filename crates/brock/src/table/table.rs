@@ -52,7 +52,13 @@ pub struct Table {
     smallest: Vec<u8>,
     biggest: Vec<u8>,
     cache: Option<BlockCache>,
+    /// Unique per opened table, so cached blocks never outlive their table
+    /// even when ids restart (drop-all).
+    cache_id: u64,
+    opened_at: std::time::Instant,
 }
+
+static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Table {
     /// Opens a table: reads the footer and the index, verifies the index
@@ -152,6 +158,8 @@ impl Table {
             index_offset,
             index_len,
             cache: None,
+            cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            opened_at: std::time::Instant::now(),
         };
         let last = t.block(t.index.blocks.len() - 1)?;
         last.key_into(last.len() - 1, &mut t.biggest);
@@ -162,6 +170,11 @@ impl Table {
     /// The table id.
     pub fn id(&self) -> u64 {
         self.opts.id
+    }
+
+    /// When this process opened (or built) the table.
+    pub fn opened_at(&self) -> std::time::Instant {
+        self.opened_at
     }
 
     /// The file path.
@@ -217,11 +230,11 @@ impl Table {
     /// Block `i`, from the cache or read, decompressed and validated.
     pub fn block(&self, i: usize) -> Result<Arc<Block>> {
         if let Some(c) = &self.cache {
-            if let Some(b) = c.get(self.opts.id, i as u32) {
+            if let Some(b) = c.get(self.cache_id, i as u32) {
                 return Ok(b);
             }
             let b = Arc::new(self.read_block(i)?);
-            c.insert(self.opts.id, i as u32, b.clone());
+            c.insert(self.cache_id, i as u32, b.clone());
             return Ok(b);
         }
         Ok(Arc::new(self.read_block(i)?))

@@ -14,7 +14,7 @@ mod oracle;
 
 pub use oracle::{Oracle, fingerprint};
 
-use crate::db::{DbInner, DbIterator, IterOptions, Item, WriteRequest};
+use crate::db::{DbInner, DbIterator, IterOptions, Item, WriteRequest, WriterMsg};
 use crate::error::{Error, Result};
 use crate::format::key::{INTERNAL_PREFIX, MAX_KEY_SIZE};
 use crate::format::meta::{BIT_DELETE, BIT_DISCARD_EARLIER_VERSIONS};
@@ -270,7 +270,7 @@ impl Txn {
             let ts = db.oracle.commit_ts(self.read_ts, &reads, writes);
             self.finish();
             sender
-                .send(WriteRequest { ts: ts?, entries, done: tx })
+                .send(WriterMsg::Write(WriteRequest { ts: ts?, entries, done: tx }))
                 .map_err(|_| Error::Closed)?;
         }
         rx.recv().map_err(|_| Error::Closed)?
