@@ -3,6 +3,7 @@
 //! Uses only the public API of the `brock` crate. Errors go to stderr with
 //! exit status 1; a closed output pipe (`brock dump | head`) ends quietly.
 
+mod bench;
 mod dump;
 mod info;
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Benchmark Brock: fill, random gets and a full scan, as JSON lines.
+    Bench(bench::BenchArgs),
     /// Print every key and value of a directory as tab-separated hex.
     Dump(dump::DumpArgs),
     /// Show levels, tables, logs and sizes of a directory.
@@ -28,6 +31,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(a) => bench::run(&a),
         Command::Dump(a) => dump::run(&a),
         Command::Info(a) => info::run(&a),
     };

@@ -1,0 +1,300 @@
+//! `brock-bench`: the same three workloads on Brock, fjall and redb.
+//!
+//! Each store runs in a child process of this binary (re-executed with
+//! `--only STORE`), one after the other, each on its own fresh temporary
+//! directory, so that each gets its own peak RSS and none inherits another's
+//! page cache pressure or allocator state. The children print one JSON line
+//! per workload; the parent prints them on stdout and, unless `--json`, a
+//! summary, a brock/peer ratio table and the project's goals on stderr.
+
+use brock_bench::stores;
+use brock_bench::workload::{Config, Op, Order, Report, Result, run_op, summary_table, temp_dir};
+use clap::Parser;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+/// Runs write, read and scan on each store with the same keys and values.
+#[derive(Debug, Parser)]
+#[command(name = "brock-bench", version, about)]
+struct Args {
+    /// Entries to write, and random lookups to make.
+    #[arg(long, default_value_t = 1_000_000)]
+    n: u64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 128)]
+    value_size: usize,
+    /// Entries per write transaction (and lookups per read transaction).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Stores to run, comma-separated (default: every store this build has).
+    #[arg(long, value_delimiter = ',')]
+    stores: Option<Vec<String>>,
+    /// Write keys in ascending order instead of the random permutation.
+    #[arg(long)]
+    seq: bool,
+    /// Sync every commit (brock: sync_writes; fjall: PersistMode::SyncData;
+    /// redb syncs every commit regardless).
+    #[arg(long)]
+    sync: bool,
+    /// Print only the JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Where to create the temporary directories (default: the system's).
+    #[arg(long)]
+    tmp: Option<PathBuf>,
+    /// Run every store in this process (peak RSS is then the process's).
+    #[arg(long)]
+    in_process: bool,
+    /// Run one store in this process (what the parent asks its children).
+    #[arg(long, hide = true)]
+    only: Option<String>,
+}
+
+impl Args {
+    fn config(&self) -> Config {
+        Config {
+            n: self.n,
+            value_size: self.value_size,
+            batch: self.batch,
+            order: if self.seq {
+                Order::Sequential
+            } else {
+                Order::Random
+            },
+            sync: self.sync,
+        }
+    }
+
+    fn stores(&self) -> Vec<String> {
+        self.stores
+            .clone()
+            .unwrap_or_else(|| stores::AVAILABLE.iter().map(|s| (*s).to_string()).collect())
+    }
+
+    /// The arguments a child gets to run `store`.
+    fn child_args(&self, store: &str) -> Vec<String> {
+        let mut a = vec![
+            "--only".to_string(),
+            store.to_string(),
+            "--n".to_string(),
+            self.n.to_string(),
+            "--value-size".to_string(),
+            self.value_size.to_string(),
+            "--batch".to_string(),
+            self.batch.to_string(),
+        ];
+        if self.seq {
+            a.push("--seq".into());
+        }
+        if self.sync {
+            a.push("--sync".into());
+        }
+        if let Some(t) = &self.tmp {
+            a.push("--tmp".into());
+            a.push(t.display().to_string());
+        }
+        a
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match &args.only {
+        Some(store) => run_store(&args, store, &mut |r| print_line(&r.to_json())).map(|_| true),
+        None => run_all(&args),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("brock-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Runs write, read and scan on one store in this process.
+fn run_store(args: &Args, store: &str, emit: &mut dyn FnMut(&Report)) -> Result<Vec<Report>> {
+    let cfg = args.config();
+    cfg.validate()?;
+    let dir = temp_dir(args.tmp.as_deref())?;
+    let mut s = stores::open(store, dir.path(), &cfg)?;
+    let mut reports = Vec::new();
+    for op in Op::ALL {
+        let r = run_op(s.as_mut(), op, &cfg, dir.path(), &mut |_| {})?;
+        emit(&r);
+        reports.push(r);
+    }
+    s.close()?;
+    drop(dir);
+    Ok(reports)
+}
+
+/// Runs every store, each in a child process (or in this one with
+/// `--in-process`); returns whether all succeeded.
+fn run_all(args: &Args) -> Result<bool> {
+    args.config().validate()?;
+    let mut reports: Vec<Report> = Vec::new();
+    let mut failed = Vec::new();
+    let exe = std::env::current_exe()?;
+    for store in args.stores() {
+        if !args.json {
+            eprintln!(
+                "brock-bench: {store}: n={} value_size={} batch={} order={} sync={}",
+                args.n,
+                args.value_size,
+                args.batch,
+                if args.seq { "sequential" } else { "random" },
+                args.sync
+            );
+        }
+        if args.in_process {
+            match run_store(args, &store, &mut |r| print_line(&r.to_json())) {
+                Ok(rs) => reports.extend(rs),
+                Err(e) => {
+                    eprintln!("brock-bench: {store} failed: {e}");
+                    failed.push(store);
+                }
+            }
+            continue;
+        }
+        let mut child = Command::new(&exe)
+            .args(args.child_args(&store))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout from the child")?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            match Report::from_json(&line) {
+                Ok(r) => {
+                    print_line(&line);
+                    reports.push(r);
+                }
+                Err(_) => eprintln!("brock-bench: {store}: {line}"),
+            }
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            eprintln!("brock-bench: {store} failed ({status})");
+            failed.push(store);
+        }
+    }
+    if !args.json {
+        eprintln!();
+        eprint!("{}", summary_table(&reports));
+        eprintln!();
+        eprint!("{}", ratio_table(&reports));
+    }
+    if !failed.is_empty() {
+        eprintln!("brock-bench: failed: {}", failed.join(", "));
+    }
+    Ok(failed.is_empty())
+}
+
+/// Operations per CPU second (every thread of the store's process).
+fn ops_per_cpu_sec(reports: &[Report], store: &str, op: Op) -> Option<f64> {
+    let r = reports.iter().find(|r| r.store == store && r.op == op)?;
+    let cpu = r.cpu_secs.filter(|c| *c > 0.0)?;
+    Some(r.ops_per_sec * r.secs / cpu)
+}
+
+fn ops_per_sec(reports: &[Report], store: &str, op: Op) -> Option<f64> {
+    reports
+        .iter()
+        .find(|r| r.store == store && r.op == op)
+        .map(|r| r.ops_per_sec)
+}
+
+/// Operations per second per store and op, brock's ratio to each peer, and
+/// the project's goals (fill ≥ 1.2× fjall, random get ≥ redb).
+fn ratio_table(reports: &[Report]) -> String {
+    let mut stores: Vec<&str> = Vec::new();
+    for r in reports {
+        if !stores.contains(&r.store.as_str()) {
+            stores.push(&r.store);
+        }
+    }
+    let peers: Vec<&str> = stores.iter().copied().filter(|s| *s != "brock").collect();
+    let mut s = String::new();
+    let _ = write!(s, "{:<6}", "op");
+    for st in &stores {
+        let _ = write!(s, " {:>13}", format!("{st} ops/s"));
+    }
+    for p in &peers {
+        let _ = write!(s, " {:>12}", format!("brock/{p}"));
+    }
+    s.push('\n');
+    for op in Op::ALL {
+        let _ = write!(s, "{:<6}", op.name());
+        for st in &stores {
+            match ops_per_sec(reports, st, op) {
+                Some(v) => {
+                    let _ = write!(s, " {v:>13.0}");
+                }
+                None => {
+                    let _ = write!(s, " {:>13}", "-");
+                }
+            }
+        }
+        for p in &peers {
+            match (ops_per_sec(reports, "brock", op), ops_per_sec(reports, p, op)) {
+                (Some(b), Some(v)) if v > 0.0 => {
+                    let _ = write!(s, " {:>11.2}x", b / v);
+                }
+                _ => {
+                    let _ = write!(s, " {:>12}", "-");
+                }
+            }
+        }
+        s.push('\n');
+    }
+    // On a busy machine wall time swings with the neighbours; CPU time of
+    // the store's process (background threads included) swings less.
+    if !peers.is_empty() {
+        let _ = write!(s, "{:<6}", "cpu");
+        for p in &peers {
+            let _ = write!(s, " {:>24}", format!("brock/{p} per cpu-second"));
+        }
+        s.push('\n');
+        for op in Op::ALL {
+            let _ = write!(s, "{:<6}", op.name());
+            for p in &peers {
+                match (
+                    ops_per_cpu_sec(reports, "brock", op),
+                    ops_per_cpu_sec(reports, p, op),
+                ) {
+                    (Some(b), Some(v)) if v > 0.0 => {
+                        let _ = write!(s, " {:>23.2}x", b / v);
+                    }
+                    _ => {
+                        let _ = write!(s, " {:>24}", "-");
+                    }
+                }
+            }
+            s.push('\n');
+        }
+    }
+    let goal = |s: &mut String, what: &str, op: Op, peer: &str, factor: f64| {
+        if let (Some(b), Some(p)) = (ops_per_sec(reports, "brock", op), ops_per_sec(reports, peer, op)) {
+            let ratio = b / p;
+            let verdict = if ratio >= factor { "met" } else { "NOT met" };
+            let _ = writeln!(
+                s,
+                "goal: {what} >= {factor}x {peer}: {ratio:.2}x ({b:.0} vs {p:.0} ops/s): {verdict}"
+            );
+        }
+    };
+    s.push('\n');
+    goal(&mut s, "fill", Op::Write, "fjall", 1.2);
+    goal(&mut s, "random get", Op::Read, "redb", 1.0);
+    s
+}
