@@ -13,7 +13,7 @@ use crate::format::meta::{BIT_VALUE_POINTER, is_deleted_or_expired, now_secs};
 use crate::format::{ValuePointer, ValueStruct, key_with_version, user_key, version};
 use crate::iterator::{KvIterator, MergeIterator, VecIterator, VisibleIterator};
 use crate::memtable::MemtableIterator;
-use crate::table::OwnedValue;
+use crate::table::{Found, OwnedValue};
 use crate::txn::{PendingWrite, fingerprint};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -81,11 +81,9 @@ impl Item {
 }
 
 /// Reads the value of a stored entry, following a value pointer.
-pub(crate) fn resolve(db: &DbInner, v: &ValueStruct<'_>) -> Result<Bytes> {
-    if v.meta & BIT_VALUE_POINTER == 0 {
-        return Ok(Bytes::copy_from_slice(v.value));
-    }
-    let vp = ValuePointer::decode(v.value).map_err(|e| e.in_file(&db.dir, 0))?;
+pub(crate) fn resolve(db: &DbInner, meta: u8, value: &[u8]) -> Result<Bytes> {
+    debug_assert!(meta & BIT_VALUE_POINTER != 0);
+    let vp = ValuePointer::decode(value).map_err(|e| e.in_file(&db.dir, 0))?;
     let file = db.vlogs.read().get(&vp.fid).cloned().ok_or_else(|| Error::MissingFile {
         path: db.value_dir.join(crate::vfs::vlog_file_name(vp.fid)),
     })?;
@@ -93,13 +91,15 @@ pub(crate) fn resolve(db: &DbInner, v: &ValueStruct<'_>) -> Result<Bytes> {
 }
 
 fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
+    let value =
+        if v.meta & BIT_VALUE_POINTER != 0 { resolve(db, v.meta, v.value)? } else { Bytes::copy_from_slice(v.value) };
     Ok(Item {
         key: Bytes::copy_from_slice(user_key(key)),
         version: version(key),
         meta: v.meta,
         user_meta: v.user_meta,
         expires_at: v.expires_at,
-        value: resolve(db, v)?,
+        value,
     })
 }
 
@@ -110,24 +110,24 @@ fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
 /// or (later) a value-log GC rewrite, puts older versions into a newer
 /// source. Sources whose highest version cannot beat the best found so far
 /// are skipped, and an exact hit at `read_ts` ends the search.
-pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<(Vec<u8>, OwnedValue)>> {
+pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<Found>> {
     let probe = key_with_version(key, read_ts);
-    let mut best: Option<(Vec<u8>, OwnedValue)> = None;
-    let best_version = |b: &Option<(Vec<u8>, OwnedValue)>| b.as_ref().map(|(k, _)| version(k));
+    let mut best: Option<Found> = None;
     for mt in view.mutable.iter().chain(view.immutables.iter()) {
-        if best_version(&best).is_some_and(|v| mt.max_version() <= v) {
+        if best.as_ref().is_some_and(|b| mt.max_version() <= b.version) {
             continue;
         }
-        if let Some((k, v)) = mt.get(&probe)
-            && best_version(&best).is_none_or(|b| version(&k) > b)
+        if let Some(hit) = mt.get(&probe)
+            && best.as_ref().is_none_or(|b| hit.version > b.version)
         {
-            best = Some((k.to_vec(), v.to_owned_value()));
-            if best_version(&best) == Some(read_ts) {
+            let exact = hit.version == read_ts;
+            best = Some(hit);
+            if exact {
                 return Ok(best);
             }
         }
     }
-    if let Some(hit) = view.tree.get_newer_than(&probe, best_version(&best))? {
+    if let Some(hit) = view.tree.get_newer_than(&probe, best.as_ref().map(|b| b.version))? {
         best = Some(hit);
     }
     Ok(best)
@@ -136,13 +136,21 @@ pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<(V
 /// A point lookup at `read_ts`: `None` when absent, deleted or expired.
 pub(crate) fn get(db: &DbInner, key: &[u8], read_ts: u64) -> Result<Option<Item>> {
     let view = db.view();
-    let Some((k, v)) = get_raw(&view, key, read_ts)? else {
+    let Some(f) = get_raw(&view, key, read_ts)? else {
         return Ok(None);
     };
-    if is_deleted_or_expired(v.meta, v.expires_at, now_secs()) {
+    if is_deleted_or_expired(f.meta, f.expires_at, now_secs()) {
         return Ok(None);
     }
-    item_from(db, &k, &v.as_ref()).map(Some)
+    let value = if f.meta & BIT_VALUE_POINTER != 0 { resolve(db, f.meta, &f.value)? } else { f.value };
+    Ok(Some(Item {
+        key: Bytes::copy_from_slice(key),
+        version: f.version,
+        meta: f.meta,
+        user_meta: f.user_meta,
+        expires_at: f.expires_at,
+        value,
+    }))
 }
 
 /// How to iterate.

@@ -57,6 +57,36 @@ pub fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
         .then_with(|| a[user_key(a).len()..].cmp(&b[user_key(b).len()..]))
 }
 
+/// [`compare_keys`] of `a ‖ b` (an entry's key stored as a shared prefix and
+/// its own suffix) against `key`, without assembling it.
+pub fn compare_split_key(a: &[u8], b: &[u8], key: &[u8]) -> Ordering {
+    let len = a.len() + b.len();
+    if len < VERSION_LEN || key.len() < VERSION_LEN {
+        let mut whole = Vec::with_capacity(len);
+        whole.extend_from_slice(a);
+        whole.extend_from_slice(b);
+        return compare_keys(&whole, key);
+    }
+    let (ul, kl) = (len - VERSION_LEN, key.len() - VERSION_LEN);
+    // User keys: the common length first, piece by piece.
+    let common = ul.min(kl);
+    let in_a = a.len().min(common);
+    let ord = a[..in_a].cmp(&key[..in_a]).then_with(|| b[..common - in_a].cmp(&key[in_a..common]));
+    if ord != Ordering::Equal {
+        return ord;
+    }
+    if ul != kl {
+        return ul.cmp(&kl);
+    }
+    // Same user key: compare the 8 version bytes.
+    let mut ver = [0u8; VERSION_LEN];
+    for (j, v) in ver.iter_mut().enumerate() {
+        let at = ul + j;
+        *v = if at < a.len() { a[at] } else { b[at - a.len()] };
+    }
+    ver[..].cmp(&key[kl..])
+}
+
 /// True when both internal keys have the same user key.
 pub fn same_user_key(a: &[u8], b: &[u8]) -> bool {
     user_key(a) == user_key(b)
@@ -82,6 +112,21 @@ mod tests {
         assert_eq!(version(&k), 42);
         assert_eq!(version(b"short"), 0);
         assert_eq!(version(&[0u8; 8]), 0);
+    }
+
+    #[test]
+    fn split_compare_matches_whole_compare() {
+        let keys: Vec<Vec<u8>> = [&b"a"[..], b"ab", b"abc", b"b", b"", b"abcdefghij"]
+            .iter()
+            .flat_map(|k| [1u64, 7, u64::MAX].map(|v| key_with_version(k, v)))
+            .collect();
+        for e in &keys {
+            for cut in 0..=e.len() {
+                for k in &keys {
+                    assert_eq!(compare_split_key(&e[..cut], &e[cut..], k), compare_keys(e, k), "{e:?} at {cut} vs {k:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::error::{CorruptionKind, Error, Result};
 use crate::format::{compare_keys, user_key, version};
 use crate::iterator::KvIterator;
-use crate::table::{ConcatIterator, OwnedValue, Table, TableIterator};
+use crate::table::{ConcatIterator, Found, Table, TableIterator};
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -95,26 +95,26 @@ impl Tree {
 
     /// The newest entry of the user key in `key` with version ≤ the version
     /// in `key`, across every table that may hold it.
-    pub fn get(&self, key: &[u8]) -> Result<Option<(Vec<u8>, OwnedValue)>> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Found>> {
         self.get_newer_than(key, None)
     }
 
     /// As [`Tree::get`], but only a version above `floor` counts (the best
     /// a newer source already found); tables whose highest version is not
     /// above it are skipped without reading.
-    pub fn get_newer_than(&self, key: &[u8], floor: Option<u64>) -> Result<Option<(Vec<u8>, OwnedValue)>> {
+    pub fn get_newer_than(&self, key: &[u8], floor: Option<u64>) -> Result<Option<Found>> {
         let uk = user_key(key);
         let target = version(key);
-        let mut best: Option<(Vec<u8>, OwnedValue)> = None;
-        let consider = |t: &Arc<Table>, best: &mut Option<(Vec<u8>, OwnedValue)>| -> Result<bool> {
-            let have = best.as_ref().map(|(k, _)| version(k)).or(floor);
+        let mut best: Option<Found> = None;
+        let consider = |t: &Arc<Table>, best: &mut Option<Found>| -> Result<bool> {
+            let have = best.as_ref().map(|f| f.version).or(floor);
             if have.is_some_and(|v| t.index().max_version <= v) {
                 return Ok(false);
             }
             if let Some(hit) = t.get(key)?
-                && have.is_none_or(|v| version(&hit.0) > v)
+                && have.is_none_or(|v| hit.version > v)
             {
-                let exact = version(&hit.0) == target;
+                let exact = hit.version == target;
                 *best = Some(hit);
                 return Ok(exact);
             }

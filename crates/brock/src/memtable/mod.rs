@@ -43,6 +43,31 @@ impl PartialOrd for MemKey {
     }
 }
 
+/// A borrowed internal key with the same order, so lookups need no
+/// allocation (`ref-cast` makes the `&[u8]` → `&KeyRef` cast safe).
+#[derive(Debug, PartialEq, Eq, ref_cast::RefCast)]
+#[repr(transparent)]
+pub struct KeyRef([u8]);
+
+impl Ord for KeyRef {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_keys(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for KeyRef {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::borrow::Borrow<KeyRef> for MemKey {
+    fn borrow(&self) -> &KeyRef {
+        use ref_cast::RefCast;
+        KeyRef::ref_cast(&self.0)
+    }
+}
+
 /// A value as a memtable stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemValue {
@@ -131,26 +156,32 @@ impl Memtable {
 
     /// The newest entry of `key`'s user key with version ≤ the version in
     /// `key` (an internal key), if any.
-    pub fn get(&self, key: &[u8]) -> Option<(Bytes, MemValue)> {
-        let probe = MemKey(Bytes::copy_from_slice(key));
-        let e = self.map.lower_bound(std::ops::Bound::Included(&probe))?;
-        if user_key(&e.key().0) != user_key(key) {
+    pub fn get(&self, key: &[u8]) -> Option<crate::table::Found> {
+        use ref_cast::RefCast;
+        let e = self.map.lower_bound(std::ops::Bound::Included(KeyRef::ref_cast(key)))?;
+        let k = &e.key().0;
+        if user_key(k) != user_key(key) {
             return None;
         }
-        Some((e.key().0.clone(), e.value().clone()))
+        let v = e.value();
+        Some(crate::table::Found {
+            version: version(k),
+            meta: v.meta,
+            user_meta: v.user_meta,
+            expires_at: v.expires_at,
+            value: v.value.clone(),
+        })
     }
 
     /// Up to `max` entries starting at the first ≥ `from` (or > when `exclusive`).
     pub(crate) fn batch_from(&self, from: Option<(&[u8], bool)>, max: usize, out: &mut Vec<(Bytes, MemValue)>) {
         use std::ops::Bound;
         out.clear();
-        let probe;
+        use ref_cast::RefCast;
         let bound = match from {
             None => Bound::Unbounded,
-            Some((k, exclusive)) => {
-                probe = MemKey(Bytes::copy_from_slice(k));
-                if exclusive { Bound::Excluded(&probe) } else { Bound::Included(&probe) }
-            }
+            Some((k, true)) => Bound::Excluded(KeyRef::ref_cast(k)),
+            Some((k, false)) => Bound::Included(KeyRef::ref_cast(k)),
         };
         let mut cur = self.map.lower_bound(bound);
         while let Some(e) = cur {
@@ -180,8 +211,8 @@ mod tests {
         mt.put(key_with_version(b"a", 1).into(), val("a1"));
         mt.put(key_with_version(b"a", 5).into(), val("a5"));
         mt.put(key_with_version(b"ab", 3).into(), val("ab3"));
-        assert_eq!(mt.get(&key_with_version(b"a", 9)).unwrap().1.value, "a5");
-        assert_eq!(mt.get(&key_with_version(b"a", 4)).unwrap().1.value, "a1");
+        assert_eq!(mt.get(&key_with_version(b"a", 9)).unwrap().value, "a5");
+        assert_eq!(mt.get(&key_with_version(b"a", 4)).unwrap().value, "a1");
         assert!(mt.get(&key_with_version(b"a", 0)).is_none());
         assert!(mt.get(&key_with_version(b"b", 9)).is_none());
         assert_eq!(mt.max_version(), 5);

@@ -24,6 +24,7 @@ use crate::format::checksum;
 use crate::format::cursor::{u16_le_at, u32_be_at, u32_le_at};
 use crate::format::key::compare_keys;
 use crate::format::value_struct::ValueStruct;
+use bytes::Bytes;
 use std::cmp::Ordering;
 
 /// Bytes of an entry header.
@@ -32,7 +33,7 @@ pub const ENTRY_HEADER_LEN: usize = 4;
 /// A decoded, validated block.
 #[derive(Debug, Clone)]
 pub struct Block {
-    data: Vec<u8>,
+    data: Bytes,
     /// Where the offsets array starts (= end of the last entry).
     entries_end: usize,
     /// Number of entries.
@@ -86,7 +87,7 @@ impl Block {
             return Err(bad(count_at, "block has no entries"));
         }
         let mut block = Block {
-            data,
+            data: Bytes::from(data),
             entries_end,
             count,
             base_len: 0,
@@ -187,25 +188,61 @@ impl Block {
         ValueStruct::decode(vs).unwrap_or_default()
     }
 
-    /// Compares entry `i`'s key with `key` without building it.
-    fn compare_entry(&self, i: usize, key: &[u8], scratch: &mut Vec<u8>) -> Ordering {
-        self.key_into(i, scratch);
-        compare_keys(scratch, key)
+    /// Compares entry `i`'s key with `key` without assembling it.
+    fn compare_entry(&self, i: usize, key: &[u8]) -> Ordering {
+        let start = self.raw_offset(i);
+        let overlap = usize::from(u16_le_at(&self.data, start).unwrap_or(0));
+        let diff = usize::from(u16_le_at(&self.data, start + 2).unwrap_or(0));
+        crate::format::key::compare_split_key(
+            &self.base_key()[..overlap],
+            &self.data[start + ENTRY_HEADER_LEN..start + ENTRY_HEADER_LEN + diff],
+            key,
+        )
     }
 
     /// Index of the first entry whose key is ≥ `key`, or `len()` if none.
     pub fn seek(&self, key: &[u8]) -> usize {
-        let mut scratch = Vec::with_capacity(key.len());
         let (mut lo, mut hi) = (0, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.compare_entry(mid, key, &mut scratch) == Ordering::Less {
+            if self.compare_entry(mid, key) == Ordering::Less {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
         lo
+    }
+
+    /// Entry `i`'s version, and whether its user key equals `uk`, without
+    /// assembling the key.
+    pub fn entry_matches(&self, i: usize, uk: &[u8]) -> (bool, u64) {
+        let start = self.raw_offset(i);
+        let overlap = usize::from(u16_le_at(&self.data, start).unwrap_or(0));
+        let diff = usize::from(u16_le_at(&self.data, start + 2).unwrap_or(0));
+        let prefix = &self.base_key()[..overlap];
+        let rest = &self.data[start + ENTRY_HEADER_LEN..start + ENTRY_HEADER_LEN + diff];
+        let len = overlap + diff;
+        if len < 8 {
+            return (false, 0);
+        }
+        let ukl = len - 8;
+        let same = ukl == uk.len() && {
+            let p = overlap.min(ukl);
+            prefix[..p] == uk[..p] && rest[..ukl - p] == uk[p..]
+        };
+        let mut ver = [0u8; 8];
+        for (j, b) in ver.iter_mut().enumerate() {
+            let at = ukl + j;
+            *b = if at < overlap { prefix[at] } else { rest[at - overlap] };
+        }
+        (same, u64::MAX - u64::from_be_bytes(ver))
+    }
+
+    /// Entry `i`'s value bytes as a zero-copy slice of the block.
+    pub fn value_bytes(&self, i: usize) -> Bytes {
+        let v = self.value(i);
+        self.data.slice_ref(v.value)
     }
 
     /// Bytes held in memory, for cache accounting.

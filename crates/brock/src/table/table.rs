@@ -52,6 +52,10 @@ pub struct Table {
     smallest: Vec<u8>,
     biggest: Vec<u8>,
     cache: Option<BlockCache>,
+    /// Every block's base key, end to end, for a cache-friendly block search.
+    base_keys: Vec<u8>,
+    /// End of each block's base key in `base_keys`.
+    base_key_ends: Vec<u32>,
     /// Unique per opened table, so cached blocks never outlive their table
     /// even when ids restart (drop-all).
     cache_id: u64,
@@ -158,9 +162,15 @@ impl Table {
             index_offset,
             index_len,
             cache: None,
+            base_keys: Vec::new(),
+            base_key_ends: Vec::new(),
             cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             opened_at: std::time::Instant::now(),
         };
+        for b in &t.index.blocks {
+            t.base_keys.extend_from_slice(&b.base_key);
+            t.base_key_ends.push(t.base_keys.len() as u32);
+        }
         let last = t.block(t.index.blocks.len() - 1)?;
         last.key_into(last.len() - 1, &mut t.biggest);
         t.cache = cache;
@@ -261,11 +271,18 @@ impl Table {
     /// Index of the block that may hold the first key ≥ `key`.
     fn block_for(&self, key: &[u8]) -> usize {
         // First block whose base key is > key; the answer is in the block before it.
-        let idx = self
-            .index
-            .blocks
-            .partition_point(|b| compare_keys(&b.base_key, key) != std::cmp::Ordering::Greater);
-        idx.saturating_sub(1)
+        let (mut lo, mut hi) = (0, self.base_key_ends.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let start = if mid == 0 { 0 } else { self.base_key_ends[mid - 1] as usize };
+            let base = &self.base_keys[start..self.base_key_ends[mid] as usize];
+            if compare_keys(base, key) != std::cmp::Ordering::Greater {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.saturating_sub(1)
     }
 
     /// The first entry with internal key ≥ `key`: its key and value.
@@ -275,17 +292,54 @@ impl Table {
         Ok(it.entry())
     }
 
-    /// The newest version ≤ the version in `key` of its user key, if this table has one.
-    pub fn get(&self, key: &[u8]) -> Result<Option<(Vec<u8>, OwnedValue)>> {
-        if self.does_not_have(user_key(key)) {
+    /// The newest version ≤ the version in `key` of its user key, if this
+    /// table has one; the value shares the cached block's memory.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Found>> {
+        let uk = user_key(key);
+        if self.does_not_have(uk) {
             return Ok(None);
         }
-        Ok(self.seek(key)?.filter(|(k, _)| user_key(k) == user_key(key)))
+        let mut bi = self.block_for(key);
+        while bi < self.block_count() {
+            let b = self.block(bi)?;
+            let e = b.seek(key);
+            if e < b.len() {
+                let (same, version) = b.entry_matches(e, uk);
+                if !same {
+                    return Ok(None);
+                }
+                let v = b.value(e);
+                return Ok(Some(Found {
+                    version,
+                    meta: v.meta,
+                    user_meta: v.user_meta,
+                    expires_at: v.expires_at,
+                    value: b.value_bytes(e),
+                }));
+            }
+            bi += 1;
+        }
+        Ok(None)
     }
 
     pub(super) fn first_block_for(&self, key: &[u8]) -> usize {
         self.block_for(key)
     }
+}
+
+/// An entry found by a point lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Its version.
+    pub version: u64,
+    /// Badger's meta bits.
+    pub meta: u8,
+    /// The user's meta byte.
+    pub user_meta: u8,
+    /// Expiry in Unix seconds; 0 = never.
+    pub expires_at: u64,
+    /// The value or an encoded value pointer, sharing the block's memory.
+    pub value: bytes::Bytes,
 }
 
 /// A value struct that owns its bytes.
