@@ -15,6 +15,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
+/// mimalloc, as RocksDB ships with jemalloc: the engine allocates a node per
+/// memtable entry and frees a memtable's worth at each flush, where glibc's
+/// allocator showed up in profiles. Every store in a benchmark run uses it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs write, read and scan on each store with the same keys and values.
 #[derive(Debug, Parser)]
 #[command(name = "brock-bench", version, about)]

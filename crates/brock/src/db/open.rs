@@ -227,7 +227,7 @@ fn replay_wal(vfs: &dyn Vfs, path: &Path, fid: u32, read_only: bool) -> Result<M
     while let Some(batch) = replay.next_batch()? {
         for e in batch {
             mt.put(
-                Bytes::from(e.key),
+                &e.key,
                 MemValue { meta: e.meta, user_meta: e.user_meta, expires_at: e.expires_at, value: Bytes::from(e.value) },
             );
         }

@@ -21,7 +21,6 @@ use crate::format::meta::BIT_TXN;
 use crate::memtable::{MemValue, Memtable};
 use crate::vfs::mem_file_name;
 use crate::wal::{LogWriter, TxnEntry, encode_txn};
-use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -168,10 +167,10 @@ impl Writer {
         self.db.counters.user_bytes.fetch_add(user_bytes as u64, Ordering::Relaxed);
         for req in reqs {
             for w in &req.entries {
-                let mut key = Vec::with_capacity(w.key.len() + 8);
-                append_key_with_version(&mut key, &w.key, req.ts);
+                self.key_buf.clear();
+                append_key_with_version(&mut self.key_buf, &w.key, req.ts);
                 self.memtable.put(
-                    Bytes::from(key),
+                    &self.key_buf,
                     MemValue { meta: w.meta | BIT_TXN, user_meta: w.user_meta, expires_at: w.expires_at, value: w.value.clone() },
                 );
             }

@@ -2,11 +2,10 @@
 //! the borrow a skiplist cursor needs: it copies entries (cheap `Bytes`
 //! clones) in small batches and refills from just past the last one.
 
-use super::{MemValue, Memtable};
+use super::{MemKey, MemValue, Memtable};
 use crate::error::Result;
 use crate::format::ValueStruct;
 use crate::iterator::KvIterator;
-use bytes::Bytes;
 use std::sync::Arc;
 
 const BATCH: usize = 64;
@@ -15,7 +14,7 @@ const BATCH: usize = 64;
 #[derive(Debug)]
 pub struct MemtableIterator {
     mt: Arc<Memtable>,
-    batch: Vec<(Bytes, MemValue)>,
+    batch: Vec<(MemKey, MemValue)>,
     pos: usize,
     /// True when the batch ended because the memtable did.
     exhausted: bool,
@@ -50,7 +49,7 @@ impl KvIterator for MemtableIterator {
     fn next(&mut self) -> Result<()> {
         self.pos += 1;
         if self.pos >= self.batch.len() && !self.exhausted {
-            let last = self.batch.last().map(|(k, _)| k.clone()).unwrap_or_default();
+            let last = self.batch.last().map(|(k, _)| k.as_bytes().to_vec()).unwrap_or_default();
             self.fill(Some((&last, true)));
         }
         Ok(())
@@ -61,7 +60,7 @@ impl KvIterator for MemtableIterator {
     }
 
     fn key(&self) -> &[u8] {
-        &self.batch[self.pos].0
+        self.batch[self.pos].0.as_bytes()
     }
 
     fn value(&self) -> ValueStruct<'_> {

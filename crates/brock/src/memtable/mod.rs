@@ -27,13 +27,49 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 /// average tower and alignment).
 pub const NODE_OVERHEAD: u64 = 24;
 
-/// An internal key ordered by [`compare_keys`].
+/// Keys up to this long live inside the skiplist node.
+const INLINE_KEY: usize = 46;
+
+/// An internal key ordered by [`compare_keys`]. Short keys (most keys) are
+/// stored inline, so a skiplist search compares bytes already in the node
+/// instead of chasing a pointer per step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemKey(pub Bytes);
+pub enum MemKey {
+    /// Up to [`INLINE_KEY`] bytes in place.
+    Inline {
+        /// Used length.
+        len: u8,
+        /// The bytes.
+        buf: [u8; INLINE_KEY],
+    },
+    /// Longer keys on the heap.
+    Heap(Bytes),
+}
+
+impl MemKey {
+    /// Stores `key`.
+    pub fn new(key: &[u8]) -> Self {
+        if key.len() <= INLINE_KEY {
+            let mut buf = [0u8; INLINE_KEY];
+            buf[..key.len()].copy_from_slice(key);
+            MemKey::Inline { len: key.len() as u8, buf }
+        } else {
+            MemKey::Heap(Bytes::copy_from_slice(key))
+        }
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            MemKey::Inline { len, buf } => &buf[..usize::from(*len)],
+            MemKey::Heap(b) => b,
+        }
+    }
+}
 
 impl Ord for MemKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        compare_keys(&self.0, &other.0)
+        compare_keys(self.as_bytes(), other.as_bytes())
     }
 }
 
@@ -64,7 +100,7 @@ impl PartialOrd for KeyRef {
 impl std::borrow::Borrow<KeyRef> for MemKey {
     fn borrow(&self) -> &KeyRef {
         use ref_cast::RefCast;
-        KeyRef::ref_cast(&self.0)
+        KeyRef::ref_cast(self.as_bytes())
     }
 }
 
@@ -126,12 +162,12 @@ impl Memtable {
 
     /// Inserts an entry; a second insert of one internal key replaces the first.
     /// Only the write thread (or replay) calls this.
-    pub fn put(&self, key: Bytes, value: MemValue) {
+    pub fn put(&self, key: &[u8], value: MemValue) {
         let cost = key.len() as u64 + value.as_struct().encoded_len() as u64 + NODE_OVERHEAD;
-        let v = version(&key);
+        let v = version(key);
         self.max_version.fetch_max(v, AtomicOrdering::Relaxed);
         self.size.fetch_add(cost, AtomicOrdering::Relaxed);
-        self.map.insert(MemKey(key), value);
+        self.map.insert(MemKey::new(key), value);
     }
 
     /// Accounted bytes (Badger's `MemSize`).
@@ -159,7 +195,7 @@ impl Memtable {
     pub fn get(&self, key: &[u8]) -> Option<crate::table::Found> {
         use ref_cast::RefCast;
         let e = self.map.lower_bound(std::ops::Bound::Included(KeyRef::ref_cast(key)))?;
-        let k = &e.key().0;
+        let k = e.key().as_bytes();
         if user_key(k) != user_key(key) {
             return None;
         }
@@ -174,7 +210,7 @@ impl Memtable {
     }
 
     /// Up to `max` entries starting at the first ≥ `from` (or > when `exclusive`).
-    pub(crate) fn batch_from(&self, from: Option<(&[u8], bool)>, max: usize, out: &mut Vec<(Bytes, MemValue)>) {
+    pub(crate) fn batch_from(&self, from: Option<(&[u8], bool)>, max: usize, out: &mut Vec<(MemKey, MemValue)>) {
         use std::ops::Bound;
         out.clear();
         use ref_cast::RefCast;
@@ -188,7 +224,7 @@ impl Memtable {
             if out.len() == max {
                 break;
             }
-            out.push((e.key().0.clone(), e.value().clone()));
+            out.push((e.key().clone(), e.value().clone()));
             cur = e.next();
         }
     }
@@ -208,9 +244,9 @@ mod tests {
     #[test]
     fn get_finds_newest_visible_version() {
         let mt = Memtable::new(1);
-        mt.put(key_with_version(b"a", 1).into(), val("a1"));
-        mt.put(key_with_version(b"a", 5).into(), val("a5"));
-        mt.put(key_with_version(b"ab", 3).into(), val("ab3"));
+        mt.put(&key_with_version(b"a", 1), val("a1"));
+        mt.put(&key_with_version(b"a", 5), val("a5"));
+        mt.put(&key_with_version(b"ab", 3), val("ab3"));
         assert_eq!(mt.get(&key_with_version(b"a", 9)).unwrap().value, "a5");
         assert_eq!(mt.get(&key_with_version(b"a", 4)).unwrap().value, "a1");
         assert!(mt.get(&key_with_version(b"a", 0)).is_none());
@@ -224,7 +260,7 @@ mod tests {
     fn iterator_walks_in_order_across_batches() {
         let mt = Arc::new(Memtable::new(1));
         for i in (0..1000u32).rev() {
-            mt.put(key_with_version(format!("k{i:05}").as_bytes(), 1).into(), val("v"));
+            mt.put(&key_with_version(format!("k{i:05}").as_bytes(), 1), val("v"));
         }
         let mut it = MemtableIterator::new(mt.clone());
         it.seek_to_first().unwrap();
