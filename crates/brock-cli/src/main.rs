@@ -5,6 +5,7 @@
 
 mod bench;
 mod dump;
+mod flatten;
 mod info;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Print every key and value of a directory as tab-separated hex.
     Dump(dump::DumpArgs),
+    /// Compact a directory until all tables sit in one level.
+    Flatten(flatten::FlattenArgs),
     /// Show levels, tables, logs and sizes of a directory.
     Info(info::InfoArgs),
 }
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),
         Command::Dump(a) => dump::run(&a),
+        Command::Flatten(a) => flatten::run(&a),
         Command::Info(a) => info::run(&a),
     };
     match result {

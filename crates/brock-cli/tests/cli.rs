@@ -94,3 +94,23 @@ fn closed_pipe_is_not_an_error() {
     assert!(status.success(), "status {status:?}, stderr {err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn flatten_moves_everything_to_one_level_and_keeps_the_data() {
+    let copy = common::fixture_copy("multilevel");
+    let p = copy.path().to_str().unwrap();
+    let before = brock(&["dump", "--dir", p]);
+    let out = brock(&["flatten", "--dir", p, "--workers", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("flattened: "), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("before: "));
+    let info = String::from_utf8(brock(&["info", "--dir", p]).stdout).unwrap();
+    assert!(info.contains("L0:    0 tables"), "{info}");
+    let after = brock(&["dump", "--dir", p]);
+    assert!(before.stdout == after.stdout, "flatten changed the data");
+    let bad = brock(&["flatten", "--dir", "/definitely/not/here"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let zero = brock(&["flatten", "--dir", p, "--workers", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+}

@@ -51,7 +51,13 @@ pub fn version(key: &[u8]) -> u64 {
 }
 
 /// Orders internal keys: user key ascending, then version descending.
+#[inline]
 pub fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
+    // Equal lengths mean equal user-key lengths, and then the bytewise order
+    // of the whole keys is the order of (user key, version suffix).
+    if a.len() == b.len() && a.len() >= VERSION_LEN {
+        return a.cmp(b);
+    }
     user_key(a)
         .cmp(user_key(b))
         .then_with(|| a[user_key(a).len()..].cmp(&b[user_key(b).len()..]))
