@@ -7,6 +7,7 @@ mod bench;
 mod dump;
 mod flatten;
 mod info;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Flatten(flatten::FlattenArgs),
     /// Show levels, tables, logs and sizes of a directory.
     Info(info::InfoArgs),
+    /// Run the compaction policy over a synthetic workload (no data).
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Dump(a) => dump::run(&a),
         Command::Flatten(a) => flatten::run(&a),
         Command::Info(a) => info::run(&a),
+        Command::Simulate(a) => simulate::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ pub mod key_range;
 pub mod manifest;
 pub mod manifest_file;
 pub mod policy;
+pub mod sim;
 pub mod tree;
 
 pub use manifest::{Manifest, ManifestReplay, TableManifest, replay_manifest};
