@@ -86,6 +86,7 @@ pub(crate) struct SyncState {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub stall_nanos: AtomicU64,
+    pub max_stall_nanos: AtomicU64,
     pub flushes: AtomicU64,
     pub commits: AtomicU64,
     pub compactions: AtomicU64,
@@ -102,6 +103,8 @@ pub(crate) struct Counters {
 pub struct Stats {
     /// Time writes spent stalled waiting for flushes, in nanoseconds.
     pub stall_nanos: u64,
+    /// The longest single stall, in nanoseconds.
+    pub max_stall_nanos: u64,
     /// Memtables flushed to L0.
     pub flushes: u64,
     /// Transactions committed.
@@ -278,6 +281,7 @@ impl Db {
         let c = &inner.counters;
         Stats {
             stall_nanos: c.stall_nanos.load(Ordering::Relaxed),
+            max_stall_nanos: c.max_stall_nanos.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
             commits: c.commits.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),

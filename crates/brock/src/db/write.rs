@@ -238,6 +238,7 @@ impl Writer {
         let waited = started.elapsed();
         if waited > Duration::from_micros(100) {
             self.db.counters.stall_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+            self.db.counters.max_stall_nanos.fetch_max(waited.as_nanos() as u64, Ordering::Relaxed);
         }
         Ok(())
     }
