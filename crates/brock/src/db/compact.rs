@@ -22,7 +22,7 @@ use super::{DbInner, View};
 use crate::error::{Error, Result};
 use crate::format::meta::now_secs;
 use crate::iterator::{KvIterator, MergeIterator};
-use crate::levels::compact_status::Claim;
+use crate::levels::compact_status::{Claim, CompactStatus};
 use crate::levels::compaction::{GcParams, compact_range};
 use crate::levels::key_range::KeyRange;
 use crate::levels::policy::{LevelState, PolicyOptions, Priority, Targets, level_targets, pick_compact_levels};
@@ -134,12 +134,19 @@ pub(crate) fn run_once(db: &DbInner, id: usize) -> Result<bool> {
 
 /// Plans and runs one compaction from `p.level`; false if nothing could be claimed.
 pub(crate) fn do_compact(db: &DbInner, id: usize, p: Priority, t: &Targets, drop_prefixes: &[Vec<u8>]) -> Result<bool> {
-    let view = db.view();
-    let tree = &view.tree;
-    let def = if p.level == 0 {
-        fill_l0(db, tree, t, p, drop_prefixes).or_else(|| if id == 0 { fill_l0_to_l0(db, tree) } else { None })
-    } else {
-        fill_level(db, tree, t, p.level)
+    // Read the tree and claim under the status lock: a compaction that
+    // finished in between cannot have removed the tables we pick.
+    let (view, def) = {
+        let mut status = db.compact_status.lock();
+        let view = db.view();
+        let tree = &view.tree;
+        let def = if p.level == 0 {
+            fill_l0(&mut status, tree, t, p, drop_prefixes)
+                .or_else(|| if id == 0 { fill_l0_to_l0(db, &mut status, tree) } else { None })
+        } else {
+            fill_level(db, &mut status, tree, t, p.level)
+        };
+        (view, def)
     };
     let Some(mut def) = def else { return Ok(false) };
     def.drop_prefixes = drop_prefixes.to_vec();
@@ -158,7 +165,7 @@ fn size_of(ts: &[Arc<Table>]) -> u64 {
 
 /// L0 → base level: the oldest run of overlapping L0 tables plus the base
 /// level's tables under them.
-fn fill_l0(db: &DbInner, tree: &Tree, t: &Targets, p: Priority, drop_prefixes: &[Vec<u8>]) -> Option<CompactDef> {
+fn fill_l0(status: &mut CompactStatus, tree: &Tree, t: &Targets, p: Priority, drop_prefixes: &[Vec<u8>]) -> Option<CompactDef> {
     if p.adjusted > 0.0 && p.adjusted < 1.0 {
         return None;
     }
@@ -191,26 +198,30 @@ fn fill_l0(db: &DbInner, tree: &Tree, t: &Targets, p: Priority, drop_prefixes: &
     let mut tables = table_ids(&top);
     tables.extend(table_ids(&bot));
     let claim = Claim { this_level: 0, next_level: base, this_range, next_range, this_size: size_of(&top), tables };
-    if !db.compact_status.lock().try_claim(&claim) {
+    if !status.try_claim(&claim) {
         return None;
     }
     Some(CompactDef { this_level: 0, next_level: base, top, bot, claim, file_size: t.file_size[base], drop_prefixes: vec![] })
 }
 
-/// L0 → L0 (worker 0 only, when L0 → base is blocked): at least four idle,
-/// settled, not oversized L0 tables merged into one.
-fn fill_l0_to_l0(db: &DbInner, tree: &Tree) -> Option<CompactDef> {
+/// L0 → L0 (worker 0 only, when L0 → base is blocked): the oldest run of
+/// at least four idle, settled, not oversized L0 tables merged into one.
+/// Only a run starting at the oldest table qualifies, so the output is still
+/// older than every L0 table left out (L0 is ordered by version, and a
+/// tombstone must never be compacted down past an older value still in L0).
+fn fill_l0_to_l0(db: &DbInner, status: &mut CompactStatus, tree: &Tree) -> Option<CompactDef> {
     let l0 = tree.levels().first()?;
-    let mut status = db.compact_status.lock();
-    let top: Vec<Arc<Table>> = l0
+    let mut top: Vec<Arc<Table>> = l0
         .iter()
-        .filter(|t| {
+        .rev()
+        .take_while(|t| {
             t.size() < 2 * db.opts.mem_table_size
                 && t.opened_at().elapsed() >= L0_TO_L0_MIN_AGE
                 && !status.is_compacting(t.id())
         })
         .cloned()
         .collect();
+    top.reverse();
     if top.len() < 4 {
         return None;
     }
@@ -230,7 +241,7 @@ fn fill_l0_to_l0(db: &DbInner, tree: &Tree) -> Option<CompactDef> {
 
 /// Li → Li+1: the table holding the oldest data that can be claimed, plus
 /// the next level's tables under it.
-fn fill_level(db: &DbInner, tree: &Tree, t: &Targets, level: usize) -> Option<CompactDef> {
+fn fill_level(db: &DbInner, status: &mut CompactStatus, tree: &Tree, t: &Targets, level: usize) -> Option<CompactDef> {
     let last = db.opts.max_levels as usize - 1;
     if level >= last {
         return None;
@@ -240,7 +251,7 @@ fn fill_level(db: &DbInner, tree: &Tree, t: &Targets, level: usize) -> Option<Co
     order.sort_by_key(|t| t.index().max_version);
     let next = tree.levels().get(level + 1).map_or(&[][..], |v| &v[..]);
     for table in order {
-        if let Some(def) = claim_one(db, level, level + 1, table, next, t.file_size[level + 1]) {
+        if let Some(def) = claim_one(status, level, level + 1, table, next, t.file_size[level + 1]) {
             return Some(def);
         }
     }
@@ -248,7 +259,7 @@ fn fill_level(db: &DbInner, tree: &Tree, t: &Targets, level: usize) -> Option<Co
 }
 
 fn claim_one(
-    db: &DbInner,
+    status: &mut CompactStatus,
     level: usize,
     next_level: usize,
     table: &Arc<Table>,
@@ -266,7 +277,7 @@ fn claim_one(
     let mut ids = vec![table.id()];
     ids.extend(table_ids(&bot));
     let claim = Claim { this_level: level, next_level, this_range, next_range, this_size: table.size(), tables: ids };
-    if !db.compact_status.lock().try_claim(&claim) {
+    if !status.try_claim(&claim) {
         return None;
     }
     Some(CompactDef { this_level: level, next_level, top: vec![table.clone()], bot, claim, file_size, drop_prefixes: vec![] })
@@ -276,38 +287,40 @@ fn claim_one(
 /// shadowed versions a snapshot no longer needs) even when no level is over
 /// target — down a level, or in place at the last level.
 fn compact_stale(db: &DbInner, t: &Targets) -> Result<bool> {
-    let view = db.view();
-    let tree = &view.tree;
     let discard_ts = db.oracle.discard_ts();
     let last = db.opts.max_levels as usize - 1;
-    let mut best: Option<(f64, usize, Arc<Table>)> = None;
-    {
-        let status = db.compact_status.lock();
-        let settled = db.stale_rewritten.lock();
-        for (level, tables) in tree.levels().iter().enumerate().skip(1) {
-            for table in tables {
-                let stale = u64::from(table.index().stale_data_size);
-                let ratio = stale as f64 / table.size().max(1) as f64;
-                if ratio < STALE_RATIO
-                    || stale < STALE_MIN_BYTES.min(table.size() / 2)
-                    || table.index().max_version > discard_ts
-                    || status.is_compacting(table.id())
-                    || (level == last && settled.contains(&table.id()))
-                {
-                    continue;
-                }
-                if best.as_ref().is_none_or(|b| ratio > b.0) {
-                    best = Some((ratio, level, table.clone()));
+    let (view, def, next_level) = {
+        let mut status = db.compact_status.lock();
+        let view = db.view();
+        let tree = &view.tree;
+        let mut best: Option<(f64, usize, Arc<Table>)> = None;
+        {
+            let settled = db.stale_rewritten.lock();
+            for (level, tables) in tree.levels().iter().enumerate().skip(1) {
+                for table in tables {
+                    let stale = u64::from(table.index().stale_data_size);
+                    let ratio = stale as f64 / table.size().max(1) as f64;
+                    if ratio < STALE_RATIO
+                        || stale < STALE_MIN_BYTES.min(table.size() / 2)
+                        || table.index().max_version > discard_ts
+                        || status.is_compacting(table.id())
+                        || (level == last && settled.contains(&table.id()))
+                    {
+                        continue;
+                    }
+                    if best.as_ref().is_none_or(|b| ratio > b.0) {
+                        best = Some((ratio, level, table.clone()));
+                    }
                 }
             }
         }
-    }
-    let Some((_, level, table)) = best else { return Ok(false) };
-    let next_level = (level + 1).min(last);
-    let next = tree.levels().get(next_level).map_or(&[][..], |v| &v[..]);
-    let Some(def) = claim_one(db, level, next_level, &table, next, t.file_size[next_level]) else {
-        return Ok(false);
+        let Some((_, level, table)) = best else { return Ok(false) };
+        let next_level = (level + 1).min(last);
+        let next = tree.levels().get(next_level).map_or(&[][..], |v| &v[..]);
+        let def = claim_one(&mut status, level, next_level, &table, next, t.file_size[next_level]);
+        (view, def, next_level)
     };
+    let Some(def) = def else { return Ok(false) };
     let result = run_compaction(db, &view, &def);
     db.compact_status.lock().release(&def.claim);
     let outputs = result?;
@@ -420,10 +433,21 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
         cleanup(&outputs);
         return Err(e);
     }
-    if !db.opts.in_memory {
-        db.vfs.sync_dir(&db.dir)?;
+    if !db.opts.in_memory
+        && let Err(e) = db.vfs.sync_dir(&db.dir)
+    {
+        cleanup(&outputs);
+        return Err(e);
     }
     outputs.sort_by(|a, b| crate::format::compare_keys(a.biggest(), b.biggest()));
+    let removed = table_ids(&all);
+    let new_ids = table_ids(&outputs);
+    let out_bytes: u64 = outputs.iter().map(|t| t.size()).sum();
+    // Check the edit against the current tree before the MANIFEST records it.
+    if let Err(e) = db.view().tree.with_edit(def.this_level, def.next_level, &removed, outputs.clone()) {
+        cleanup(&outputs);
+        return Err(e);
+    }
     let mut changes: Vec<_> =
         outputs.iter().map(|t| create_change(t.id(), def.next_level as u32, 0, t.options().compression)).collect();
     changes.extend(all.iter().map(|t| delete_change(t.id())));
@@ -431,18 +455,23 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
         let mut m = db.manifest.lock();
         let mf = m.as_mut().ok_or(Error::ReadOnly)?;
         if let Err(e) = mf.add_changes(changes) {
-            drop(m);
-            cleanup(&outputs);
+            // The record may be on disk even though the append failed: keep
+            // the outputs (an open deletes them if unreferenced) and stop.
+            db.poison(&e);
             return Err(e);
         }
     }
-    let removed = table_ids(&all);
-    let new_ids = table_ids(&outputs);
-    let out_bytes: u64 = outputs.iter().map(|t| t.size()).sum();
     {
         let mut v = db.view.write();
         let mut next: View = (**v).clone();
-        next.tree = Arc::new(next.tree.with_edit(def.this_level, def.next_level, &removed, outputs)?);
+        match next.tree.with_edit(def.this_level, def.next_level, &removed, outputs) {
+            Ok(tree) => next.tree = Arc::new(tree),
+            Err(e) => {
+                // The MANIFEST has the edit but the live tree cannot take it.
+                db.poison(&e);
+                return Err(e);
+            }
+        }
         *v = Arc::new(next);
     }
     // Readers holding the old tree keep reading through their open handles.

@@ -190,8 +190,13 @@ pub(crate) fn flatten(db: &DbInner, workers: usize, progress: &mut dyn FnMut(&Fl
         });
         let mut ran = 0;
         for r in results {
-            if r? {
-                ran += 1;
+            match r {
+                Ok(true) => ran += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    db.poison(&e);
+                    return Err(e);
+                }
             }
         }
         compactions += ran;
@@ -224,6 +229,19 @@ pub(crate) fn compact_l0_once(db: &DbInner) -> Result<()> {
 /// memtables and their WALs, value logs; ids restart at 1.
 pub(crate) fn drop_all(db: &DbInner) -> Result<()> {
     db.check_writable()?;
+    poison_on_error(db, drop_all_inner(db))
+}
+
+/// A whole-tree operation that failed half way leaves the tree and the
+/// files in a state only a reopen sorts out: refuse further writes.
+fn poison_on_error<T>(db: &DbInner, r: Result<T>) -> Result<T> {
+    if let Err(e) = &r {
+        db.poison(e);
+    }
+    r
+}
+
+fn drop_all_inner(db: &DbInner) -> Result<()> {
     let _order = db.oracle.write_order.lock();
     let _compactions = CompactionPause::new(db);
     let _flushes = FlushPause::new(db);
@@ -304,12 +322,19 @@ pub(crate) fn drop_prefix(db: &DbInner, prefixes: &[Vec<u8>]) -> Result<()> {
     if prefixes.iter().any(Vec::is_empty) {
         return Err(Error::InvalidArgument { name: "prefixes", reason: "an empty prefix would drop everything; use drop_all".into() });
     }
+    poison_on_error(db, drop_prefix_inner(db, prefixes))
+}
+
+fn drop_prefix_inner(db: &DbInner, prefixes: &[Vec<u8>]) -> Result<()> {
     let _order = db.oracle.write_order.lock();
     on_writer(db, |w| w.rotate_now())??;
     super::flush::wait_idle(db)?;
     let _compactions = CompactionPause::new(db);
     let view = db.view();
-    for (level, tables) in view.tree.levels().iter().enumerate() {
+    // From the last level up, as Badger does: while this runs, and if it is
+    // interrupted, the newest versions (higher up) are the last to go, so an
+    // older version never shows through.
+    for (level, tables) in view.tree.levels().iter().enumerate().rev() {
         for t in tables {
             let mut hit = false;
             for p in prefixes {
@@ -343,6 +368,7 @@ fn rewrite_without(db: &DbInner, level: usize, t: &Arc<Table>, prefixes: &[Vec<u
     if !db.opts.in_memory {
         db.vfs.sync_dir(&db.dir)?;
     }
+    db.view().tree.with_edit(level, level, &[t.id()], outputs.clone())?;
     let mut changes: Vec<_> = outputs.iter().map(|n| create_change(n.id(), level as u32, 0, n.options().compression)).collect();
     changes.push(delete_change(t.id()));
     if let Some(mf) = db.manifest.lock().as_mut() {

@@ -2,9 +2,10 @@
 //!
 //! Badger's `levelsController` read side (`levels.go` `get`,
 //! `appendIterators`, `level_handler.go`). L0 tables may overlap and are
-//! kept newest first (highest id first); every deeper level is sorted by
+//! kept newest first (by version, then id); every deeper level is sorted by
 //! smallest key and its tables may not overlap, which [`Tree::new`] checks.
-//! A `Tree` is shared through `Arc`; edits build a new one.
+//! A `Tree` is shared through `Arc`; edits build a new one. L0 is ordered by
+//! the versions its tables hold (see [`sort_l0`]).
 
 use crate::error::{CorruptionKind, Error, Result};
 use crate::format::{compare_keys, user_key, version};
@@ -12,6 +13,14 @@ use crate::iterator::KvIterator;
 use crate::table::{ConcatIterator, Found, Table, TableIterator};
 use std::cmp::Ordering;
 use std::sync::Arc;
+
+/// Orders L0 newest first by the data it holds: highest version, then
+/// highest id. Flushes make both agree; a table rewritten in place
+/// (drop-prefix) or an L0→L0 output keeps its versions but gets a new id, so
+/// ordering by id alone would place older data above newer.
+fn sort_l0(tables: &mut [Arc<Table>]) {
+    tables.sort_by_key(|t| std::cmp::Reverse((t.index().max_version, t.id())));
+}
 
 /// Tables per level.
 #[derive(Debug, Clone, Default)]
@@ -25,7 +34,7 @@ impl Tree {
     pub fn new(mut levels: Vec<Vec<Arc<Table>>>) -> Result<Self> {
         for (level, tables) in levels.iter_mut().enumerate() {
             if level == 0 {
-                tables.sort_by_key(|t| std::cmp::Reverse(t.id()));
+                sort_l0(tables);
                 continue;
             }
             tables.sort_by(|a, b| compare_keys(a.smallest(), b.smallest()));
@@ -90,6 +99,7 @@ impl Tree {
             levels.push(Vec::new());
         }
         levels[0].insert(0, table);
+        sort_l0(&mut levels[0]);
         Tree { levels }
     }
 
