@@ -342,8 +342,8 @@ impl Options {
         if self.namespace_offset < -1 {
             return Err(invalid("namespace_offset", "must be -1 (off) or an offset"));
         }
-        if self.compact_l0_on_close {
-            return Err(unsupported("compact_l0_on_close"));
+        if self.index_cache_size > 0 {
+            return Err(unsupported("index_cache_size (table indexes are kept decoded in memory)"));
         }
         Ok(Limits {
             max_batch_size,
@@ -402,7 +402,7 @@ mod tests {
             base.clone().with_encryption_key(vec![1; 16]),
             base.clone().with_vlog_percentile(0.5),
             base.clone().with_namespace_offset(0),
-            base.clone().with_compact_l0_on_close(true),
+            base.clone().with_index_cache_size(1 << 20),
         ] {
             assert!(matches!(o.validate(), Err(Error::Unsupported { .. })), "{o:?}");
         }

@@ -151,3 +151,34 @@ fn limits_and_bad_keys_are_typed_errors() {
     assert!(matches!(r.set(&b"k"[..], &b"v"[..]), Err(Error::ReadOnly)));
     assert!(matches!(r.get(b""), Err(Error::InvalidKey { .. })));
 }
+
+#[test]
+fn directories_are_0700_and_files_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("a/b");
+    let db = Db::open(Options::new(&dir)).unwrap();
+    db.update(|t| t.set(&b"k"[..], &b"v"[..])).unwrap();
+    db.close().unwrap();
+    for d in [parent.path().join("a"), dir.clone()] {
+        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+    }
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600, "{}", e.path().display());
+    }
+}
+
+#[test]
+fn compact_l0_on_close_moves_l0_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small(dir.path()).with_compact_l0_on_close(true);
+    let db = Db::open(opts.clone()).unwrap();
+    for i in 0..2000u32 {
+        db.update(|t| t.set(format!("k{i:05}").into_bytes(), vec![7u8; 50])).unwrap();
+    }
+    db.close().unwrap();
+    let view = brock::inspect::DirView::open(dir.path()).unwrap();
+    assert!(view.levels()[0].is_empty(), "L0 still has {} tables", view.levels()[0].len());
+    assert_eq!(view.latest(u64::MAX).unwrap().count(), 2000);
+}

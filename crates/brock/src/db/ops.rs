@@ -215,14 +215,20 @@ pub(crate) fn flatten(db: &DbInner, workers: usize, progress: &mut dyn FnMut(&Fl
     }
 }
 
-/// One forced L0 compaction (Badger's `CompactL0OnClose`).
+/// Forced L0 compactions until L0 is empty (Badger's `CompactL0OnClose`
+/// runs one, which leaves L0 tables behind when they do not overlap).
 pub(crate) fn compact_l0_once(db: &DbInner) -> Result<()> {
-    let view = db.view();
-    if view.tree.l0_count() == 0 {
-        return Ok(());
+    for _ in 0..1000 {
+        let view = db.view();
+        if view.tree.l0_count() == 0 {
+            return Ok(());
+        }
+        let (_, t) = compact::targets(db, &view.tree);
+        if !do_compact(db, 173, Priority { level: 0, score: 1.73, adjusted: 1.73 }, &t, &[])? {
+            return Ok(());
+        }
     }
-    let (_, t) = compact::targets(db, &view.tree);
-    do_compact(db, 173, Priority { level: 0, score: 1.73, adjusted: 1.73 }, &t, &[]).map(|_| ())
+    Ok(())
 }
 
 /// Removes every key (Badger's `DropAll`): tables through the MANIFEST,
