@@ -156,11 +156,11 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
     let (mutable, wal, next_mem_fid) = if ro {
         (None, None, next_mem_fid)
     } else if opts.in_memory {
-        (Some(Arc::new(Memtable::new(0))), None, next_mem_fid)
+        (Some(Arc::new(Memtable::with_capacity(0, opts.mem_table_size))), None, next_mem_fid)
     } else {
         let w = LogWriter::create(vfs.as_ref(), &dir.join(mem_file_name(next_mem_fid)), next_mem_fid)?;
         vfs.sync_dir(&dir)?;
-        (Some(Arc::new(Memtable::new(next_mem_fid))), Some(w), next_mem_fid + 1)
+        (Some(Arc::new(Memtable::with_capacity(next_mem_fid, opts.mem_table_size))), Some(w), next_mem_fid + 1)
     };
 
     let db = Arc::new(DbInner {
@@ -223,7 +223,7 @@ fn replay_wal(vfs: &dyn Vfs, path: &Path, fid: u32, read_only: bool) -> Result<M
     let file = vfs.open_read(path)?;
     let len = file.len();
     let mut replay = TxnReplay::new(file)?;
-    let mt = Memtable::new(fid);
+    let mt = Memtable::with_capacity(fid, len);
     while let Some(batch) = replay.next_batch()? {
         for e in batch {
             mt.put(

@@ -211,7 +211,7 @@ impl Writer {
             self.next_mem_fid += 1;
             (Some(w), fid)
         };
-        let new_mt = Arc::new(Memtable::new(fid));
+        let new_mt = Arc::new(Memtable::with_capacity(fid, self.db.opts.mem_table_size));
         {
             let mut v = self.db.view.write();
             let mut next: View = (**v).clone();

@@ -134,10 +134,50 @@ impl MemValue {
     }
 }
 
+/// A bloom filter over the user keys of a memtable, filled by the writer and
+/// read concurrently (bits are set with atomic ORs), so a lookup of a key the
+/// memtable does not hold skips the skiplist search.
+#[derive(Debug)]
+struct MemBloom {
+    bits: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl MemBloom {
+    const PROBES: u32 = 4;
+
+    fn new(expected_entries: usize) -> Self {
+        // ~10 bits per entry.
+        let words = (expected_entries * 10 / 64).clamp(16, 1 << 22);
+        MemBloom { bits: (0..words).map(|_| std::sync::atomic::AtomicU64::new(0)).collect() }
+    }
+
+    fn positions(&self, user_key: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let h = crate::format::checksum::xxhash64(user_key);
+        let n = (self.bits.len() * 64) as u64;
+        let (mut a, b) = (h, h.rotate_right(32) | 1);
+        (0..Self::PROBES).map(move |_| {
+            let bit = a % n;
+            a = a.wrapping_add(b);
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn insert(&self, user_key: &[u8]) {
+        for (w, m) in self.positions(user_key) {
+            self.bits[w].fetch_or(m, AtomicOrdering::Relaxed);
+        }
+    }
+
+    fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.positions(user_key).all(|(w, m)| self.bits[w].load(AtomicOrdering::Relaxed) & m != 0)
+    }
+}
+
 /// One memtable.
 #[derive(Debug)]
 pub struct Memtable {
     map: SkipMap<MemKey, MemValue>,
+    bloom: MemBloom,
     size: AtomicU64,
     max_version: AtomicU64,
     /// The `.mem` WAL's file id; 0 for a memtable without a WAL.
@@ -147,7 +187,13 @@ pub struct Memtable {
 impl Memtable {
     /// An empty memtable backed by WAL `wal_fid` (0 for none).
     pub fn new(wal_fid: u32) -> Self {
+        Self::with_capacity(wal_fid, 1 << 16)
+    }
+
+    /// An empty memtable sized (its key filter) for about `bytes` of entries.
+    pub fn with_capacity(wal_fid: u32, bytes: u64) -> Self {
         Memtable {
+            bloom: MemBloom::new((bytes / 64) as usize),
             map: SkipMap::new(),
             size: AtomicU64::new(0),
             max_version: AtomicU64::new(0),
@@ -167,6 +213,9 @@ impl Memtable {
         let v = version(key);
         self.max_version.fetch_max(v, AtomicOrdering::Relaxed);
         self.size.fetch_add(cost, AtomicOrdering::Relaxed);
+        // Filter bits go in before the entry is reachable, so a reader that
+        // can find the entry also passes the filter.
+        self.bloom.insert(user_key(key));
         self.map.insert(MemKey::new(key), value);
     }
 
@@ -194,6 +243,9 @@ impl Memtable {
     /// `key` (an internal key), if any.
     pub fn get(&self, key: &[u8]) -> Option<crate::table::Found> {
         use ref_cast::RefCast;
+        if !self.bloom.may_contain(user_key(key)) {
+            return None;
+        }
         let e = self.map.lower_bound(std::ops::Bound::Included(KeyRef::ref_cast(key)))?;
         let k = e.key().as_bytes();
         if user_key(k) != user_key(key) {
