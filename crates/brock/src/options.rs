@@ -232,7 +232,7 @@ pub struct Limits {
     pub max_batch_size: u64,
     /// Badger's `maxBatchCount`: `max_batch_size / 96`.
     pub max_batch_count: u64,
-    /// The largest value accepted (inline: below the value threshold).
+    /// The largest value accepted.
     pub max_value_size: u64,
 }
 
@@ -287,9 +287,6 @@ impl Options {
                 "value_threshold",
                 format!("{} exceeds the max batch size {max_batch_size} (15% of mem_table_size)", self.value_threshold),
             ));
-        }
-        if self.value_threshold == 0 {
-            return Err(unsupported("value_threshold 0 (every value in the value log)"));
         }
         if !(1 << 20..2 << 30).contains(&self.value_log_file_size) {
             return Err(invalid("value_log_file_size", "must be in [1 MiB, 2 GiB)"));
@@ -348,9 +345,9 @@ impl Options {
         Ok(Limits {
             max_batch_size,
             max_batch_count,
-            // Values at or above the threshold belong in the value log, which
-            // this build does not write yet; keep the bytes Badger would write.
-            max_value_size: self.value_threshold - 1,
+            // Badger: a value may be as large as a value-log file; in memory
+            // (no value log) it must stay below the configured threshold.
+            max_value_size: if self.in_memory { self.value_threshold - 1 } else { self.value_log_file_size },
         })
     }
 }

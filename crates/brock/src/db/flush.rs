@@ -106,6 +106,12 @@ fn write_l0_table(db: &DbInner, mt: &Arc<Memtable>) -> Result<Arc<Table>> {
     }
     let table = super::compact::write_table(db, &b.finish())?;
     db.vfs.sync_dir(&db.dir)?;
+    // The table may point into the value log: those values must be durable
+    // before the WAL that also holds them can go.
+    let vlogs: Vec<_> = db.vlogs.read().values().cloned().collect();
+    for f in vlogs {
+        f.sync()?;
+    }
     let mut m = db.manifest.lock();
     let mf = m.as_mut().ok_or(Error::ReadOnly)?;
     mf.add_changes(vec![create_change(table.id(), 0, 0, o.compression)])?;

@@ -34,7 +34,7 @@ use crate::memtable::Memtable;
 use crate::options::{Limits, Options};
 use crate::table::BlockCache;
 use crate::txn::{Oracle, Txn};
-use crate::vfs::{DirectoryLock, RandomAccessFile, Vfs};
+use crate::vfs::{DirectoryLock, Vfs};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -138,7 +138,7 @@ pub(crate) struct DbInner {
     pub cond: Condvar,
     pub manifest: Mutex<Option<ManifestFile>>,
     pub cache: Option<BlockCache>,
-    pub vlogs: RwLock<BTreeMap<u32, Arc<dyn RandomAccessFile>>>,
+    pub vlogs: RwLock<BTreeMap<u32, Arc<crate::vlog::VlogFile>>>,
     pub next_file_id: AtomicU64,
     pub threads: Mutex<Vec<JoinHandle<()>>>,
     pub compactors: Mutex<Vec<JoinHandle<()>>>,
@@ -339,7 +339,7 @@ impl Db {
     pub fn size(&self) -> (u64, u64) {
         let inner = self.inner();
         let lsm = inner.view().tree.levels().iter().flatten().map(|t| t.size()).sum();
-        let vlog = inner.vlogs.read().values().map(|f| f.len()).sum();
+        let vlog = inner.vlogs.read().values().map(|f| f.valid_len()).sum();
         (lsm, vlog)
     }
 

@@ -27,6 +27,7 @@ use crate::options::Options;
 use crate::table::{BlockCache, Table, TableOptions};
 use crate::txn::Oracle;
 use crate::vfs::{DirectoryLock, FileKind, MemVfs, OpenMode, OsVfs, Vfs, classify, mem_file_name, vlog_file_name};
+use crate::vlog::VlogFile;
 use crate::wal::{LogWriter, TxnReplay};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -149,7 +150,8 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
     let max_version = immutables.iter().map(|m| m.max_version()).chain([tree.max_version()]).max().unwrap_or(0);
 
     // Value log and DISCARD.
-    let vlogs = if opts.in_memory { BTreeMap::new() } else { open_vlogs(vfs.as_ref(), &value_dir, ro)? };
+    let (vlogs, vlog_writer) =
+        if opts.in_memory { (BTreeMap::new(), None) } else { open_vlogs(vfs.as_ref(), &value_dir, ro)? };
     let discard = if !ro && !opts.in_memory { Some(DiscardStats::open(vfs.as_ref(), &value_dir)?) } else { None };
 
     // The mutable memtable and its WAL.
@@ -194,7 +196,13 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
     if !ro {
         let (tx, rx) = crossbeam_channel::bounded(1024);
         *db.sender.lock() = Some(tx);
-        let writer = Writer::new(db.clone(), wal, mutable.unwrap_or_else(|| Arc::new(Memtable::new(0))), next_mem_fid);
+        let writer = Writer::new(
+            db.clone(),
+            wal,
+            mutable.unwrap_or_else(|| Arc::new(Memtable::new(0))),
+            next_mem_fid,
+            vlog_writer,
+        );
         let handle = std::thread::Builder::new()
             .name("brock-write".into())
             .spawn(move || writer.run(rx))
@@ -243,11 +251,9 @@ fn replay_wal(vfs: &dyn Vfs, path: &Path, fid: u32, read_only: bool) -> Result<M
 
 /// Opens the value-log files; read-write also removes empty old files, cuts
 /// the newest to its valid end and starts a new one, as Badger does.
-fn open_vlogs(
-    vfs: &dyn Vfs,
-    value_dir: &Path,
-    read_only: bool,
-) -> Result<BTreeMap<u32, Arc<dyn crate::vfs::RandomAccessFile>>> {
+type Vlogs = BTreeMap<u32, Arc<VlogFile>>;
+
+fn open_vlogs(vfs: &dyn Vfs, value_dir: &Path, read_only: bool) -> Result<(Vlogs, Option<LogWriter>)> {
     let mut fids: Vec<(u32, u64)> = vfs
         .list_dir(value_dir)?
         .iter()
@@ -265,6 +271,7 @@ fn open_vlogs(
             vfs.remove(&path)?;
             continue;
         }
+        let mut valid = len;
         if !read_only && fid == max_fid {
             let mut replay = TxnReplay::new(vfs.open_read(&path)?)?;
             while replay.next_batch()?.is_some() {}
@@ -274,18 +281,22 @@ fn open_vlogs(
                 f.set_len(end)?;
                 f.sync_data()?;
             }
+            valid = end.min(len);
         }
-        out.insert(fid, vfs.open_read(&path)?);
+        out.insert(fid, Arc::new(VlogFile::new(fid, vfs.open_read(&path)?, valid)));
     }
-    if !read_only {
-        let fid = max_fid + 1;
-        let path = value_dir.join(vlog_file_name(fid));
-        let mut w = LogWriter::create(vfs, &path, fid)?;
-        w.sync()?;
-        vfs.sync_dir(value_dir)?;
-        out.insert(fid, vfs.open_read(&path)?);
+    if read_only {
+        return Ok((out, None));
     }
-    Ok(out)
+    let fid = max_fid + 1;
+    let path = value_dir.join(vlog_file_name(fid));
+    let mut w = LogWriter::create(vfs, &path, fid)?;
+    w.sync()?;
+    vfs.sync_dir(value_dir)?;
+    let active = VlogFile::new(fid, vfs.open_read(&path)?, w.offset())
+        .with_sync_handle(vfs.open_write(&path, OpenMode::Existing)?);
+    out.insert(fid, Arc::new(active));
+    Ok((out, Some(w)))
 }
 
 /// Writes a fresh plaintext KEYREGISTRY the way Badger does: to

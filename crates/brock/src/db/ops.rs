@@ -19,8 +19,7 @@ use crate::levels::key_range::KeyRange;
 use crate::levels::policy::{PolicyOptions, Priority, pick_compact_levels};
 use crate::levels::{Tree, create_change, delete_change};
 use crate::table::{BuilderOptions, Table, TableIterator};
-use crate::vfs::{FileKind, classify, mem_file_name, vlog_file_name};
-use crate::wal::LogWriter;
+use crate::vfs::{FileKind, classify, mem_file_name};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -287,9 +286,8 @@ fn drop_all_inner(db: &DbInner) -> Result<()> {
             }
         }
         vlogs.clear();
-        let path = db.value_dir.join(vlog_file_name(1));
-        LogWriter::create(db.vfs.as_ref(), &path, 1)?.sync()?;
-        vlogs.insert(1, db.vfs.open_read(&path)?);
+        drop(vlogs);
+        on_writer(db, |w| w.start_vlog(1))??;
         if let Some(d) = db.discard.lock().as_mut() {
             for (fid, _) in d.all() {
                 d.reset(fid as u32)?;

@@ -87,7 +87,7 @@ pub(crate) fn resolve(db: &DbInner, meta: u8, value: &[u8]) -> Result<Bytes> {
     let file = db.vlogs.read().get(&vp.fid).cloned().ok_or_else(|| Error::MissingFile {
         path: db.value_dir.join(crate::vfs::vlog_file_name(vp.fid)),
     })?;
-    Ok(Bytes::from(crate::vlog::read_value(file.as_ref(), &vp)?.value))
+    Ok(Bytes::from(file.read(&vp)?.value))
 }
 
 fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {

@@ -17,7 +17,10 @@
 use super::{DbInner, View, WriteRequest, WriterMsg};
 use crate::error::{Error, Result};
 use crate::format::key::append_key_with_version;
-use crate::format::meta::BIT_TXN;
+use crate::format::entry::{EntryRef, encode_entry};
+use crate::format::meta::{BIT_TXN, BIT_VALUE_POINTER};
+use crate::format::{VALUE_POINTER_LEN, ValuePointer};
+use crate::vlog::VlogFile;
 use crate::memtable::{MemValue, Memtable};
 use crate::vfs::mem_file_name;
 use crate::wal::{LogWriter, TxnEntry, encode_txn};
@@ -39,13 +42,60 @@ pub(crate) struct Writer {
     pub wal: Option<LogWriter>,
     pub memtable: Arc<Memtable>,
     pub next_mem_fid: u32,
+    /// The active value-log file (none in memory or read-only).
+    vlog: Option<LogWriter>,
+    /// Entries in the active value-log file.
+    vlog_entries: u32,
+    /// Encoded WAL bytes of the current segment.
     buf: Vec<u8>,
+    /// Encoded value-log bytes of the current segment.
+    vbuf: Vec<u8>,
+    /// Value pointers of the batch's requests (by request, by entry).
+    vptrs: Vec<Vec<Option<ValuePointer>>>,
     key_buf: Vec<u8>,
 }
 
 impl Writer {
-    pub fn new(db: Arc<DbInner>, wal: Option<LogWriter>, memtable: Arc<Memtable>, next_mem_fid: u32) -> Self {
-        Writer { db, wal, memtable, next_mem_fid, buf: Vec::new(), key_buf: Vec::new() }
+    pub fn new(
+        db: Arc<DbInner>,
+        wal: Option<LogWriter>,
+        memtable: Arc<Memtable>,
+        next_mem_fid: u32,
+        vlog: Option<LogWriter>,
+    ) -> Self {
+        Writer {
+            db,
+            wal,
+            memtable,
+            next_mem_fid,
+            vlog,
+            vlog_entries: 0,
+            buf: Vec::new(),
+            vbuf: Vec::new(),
+            vptrs: Vec::new(),
+            key_buf: Vec::new(),
+        }
+    }
+
+    /// Starts value-log file `fid` as the active one (drop-all restarts at 1).
+    pub fn start_vlog(&mut self, fid: u32) -> Result<()> {
+        let dir = self.db.value_dir.clone();
+        let path = dir.join(crate::vfs::vlog_file_name(fid));
+        let mut w = LogWriter::create(self.db.vfs.as_ref(), &path, fid)?;
+        w.sync()?;
+        self.db.vfs.sync_dir(&dir)?;
+        let f = VlogFile::new(fid, self.db.vfs.open_read(&path)?, w.offset())
+            .with_sync_handle(self.db.vfs.open_write(&path, crate::vfs::OpenMode::Existing)?);
+        self.db.vlogs.write().insert(fid, Arc::new(f));
+        self.vlog = Some(w);
+        self.vlog_entries = 0;
+        Ok(())
+    }
+
+    fn vlog_is_full(&self) -> bool {
+        let Some(v) = &self.vlog else { return false };
+        let used = v.offset() + self.vbuf.len() as u64;
+        used > self.db.opts.value_log_file_size || self.vlog_entries >= self.db.opts.value_log_max_entries
     }
 
     /// Runs until the request queue closes.
@@ -74,6 +124,10 @@ impl Writer {
                 next = rx.recv().ok();
             }
         }
+        if let Some(v) = &mut self.vlog {
+            // Tables flushed at close may point here: make it durable.
+            let _ = v.sync();
+        }
         WriterExit { wal: self.wal, memtable: self.memtable }
     }
 
@@ -97,39 +151,34 @@ impl Writer {
     fn process(&mut self, batch: &mut Vec<WriteRequest>) {
         let mut start = 0;
         let mut result = Ok(());
+        self.vptrs.clear();
         for i in 0..batch.len() {
             if let Some(cause) = self.db.poisoned.lock().clone() {
                 result = Err(Error::WritesPoisoned { cause });
                 break;
             }
-            if self.is_full() && !self.memtable.is_empty() {
-                result = self.commit_segment(&batch[start..i]);
+            let memtable_full = self.is_full() && !self.memtable.is_empty();
+            let vlog_full = self.vlog_is_full();
+            if memtable_full || vlog_full {
+                result = self.commit_segment(&batch[start..i], start);
                 if result.is_ok() {
                     start = i;
-                    result = self.rotate();
+                    if memtable_full {
+                        result = self.rotate();
+                    }
+                }
+                if result.is_ok() && vlog_full {
+                    let next = self.vlog.as_ref().map_or(1, |v| v.fid() + 1);
+                    result = self.start_vlog(next);
                 }
                 if result.is_err() {
                     break;
                 }
             }
-            let req = &batch[i];
-            let entries: Vec<TxnEntry<'_>> = req
-                .entries
-                .iter()
-                .map(|w| TxnEntry {
-                    key: &w.key,
-                    value: &w.value,
-                    meta: w.meta,
-                    user_meta: w.user_meta,
-                    expires_at: w.expires_at,
-                })
-                .collect();
-            if self.wal.is_some() {
-                encode_txn(&mut self.buf, &mut self.key_buf, req.ts, &entries);
-            }
+            self.encode_request(&batch[i]);
         }
         if result.is_ok() {
-            result = self.commit_segment(&batch[start..]);
+            result = self.commit_segment(&batch[start..], start);
             if result.is_ok() {
                 start = batch.len();
             }
@@ -141,8 +190,67 @@ impl Writer {
                 let _ = req.done.send(Err(Error::WritesPoisoned { cause: cause.clone() }));
             }
             self.buf.clear();
+            self.vbuf.clear();
         }
         batch.clear();
+    }
+
+    /// Encodes one request: large values into the value-log buffer (transaction
+    /// bits clear, as Badger writes them), then the framed WAL entries, with a
+    /// pointer in place of each large value.
+    fn encode_request(&mut self, req: &WriteRequest) {
+        let threshold = self.db.opts.value_threshold;
+        let mut ptrs: Vec<Option<ValuePointer>> = Vec::with_capacity(req.entries.len());
+        let mut encoded_ptrs: Vec<[u8; VALUE_POINTER_LEN]> = Vec::new();
+        for w in &req.entries {
+            match &self.vlog {
+                Some(v) if w.value.len() as u64 >= threshold => {
+                    let offset = v.offset() + self.vbuf.len() as u64;
+                    self.key_buf.clear();
+                    append_key_with_version(&mut self.key_buf, &w.key, req.ts);
+                    let len = encode_entry(
+                        &mut self.vbuf,
+                        &EntryRef {
+                            meta: w.meta,
+                            user_meta: w.user_meta,
+                            expires_at: w.expires_at,
+                            key: &self.key_buf,
+                            value: &w.value,
+                        },
+                    );
+                    let vp = ValuePointer { fid: v.fid(), len: len as u32, offset: offset as u32 };
+                    encoded_ptrs.push(vp.encode());
+                    ptrs.push(Some(vp));
+                }
+                _ => ptrs.push(None),
+            }
+        }
+        if self.wal.is_some() {
+            let mut next_ptr = encoded_ptrs.iter();
+            let entries: Vec<TxnEntry<'_>> = req
+                .entries
+                .iter()
+                .zip(&ptrs)
+                .map(|(w, p)| match p {
+                    Some(_) => TxnEntry {
+                        key: &w.key,
+                        value: next_ptr.next().map_or(&[][..], |b| &b[..]),
+                        meta: w.meta | BIT_VALUE_POINTER,
+                        user_meta: w.user_meta,
+                        expires_at: w.expires_at,
+                    },
+                    None => TxnEntry {
+                        key: &w.key,
+                        value: &w.value,
+                        meta: w.meta,
+                        user_meta: w.user_meta,
+                        expires_at: w.expires_at,
+                    },
+                })
+                .collect();
+            encode_txn(&mut self.buf, &mut self.key_buf, req.ts, &entries);
+        }
+        self.vptrs.push(ptrs);
     }
 
     fn is_full(&self) -> bool {
@@ -150,10 +258,30 @@ impl Writer {
         self.memtable.size() >= limit || self.wal.as_ref().is_some_and(|w| w.offset() >= limit)
     }
 
-    /// Makes the encoded requests durable as asked, applies them, acknowledges.
-    fn commit_segment(&mut self, reqs: &[WriteRequest]) -> Result<()> {
+    /// Makes the encoded requests durable as asked (values first, then the
+    /// WAL records pointing at them), applies them, acknowledges. `first` is
+    /// the index in the batch of `reqs[0]`.
+    fn commit_segment(&mut self, reqs: &[WriteRequest], first: usize) -> Result<()> {
         if reqs.is_empty() {
             return Ok(());
+        }
+        if let Some(v) = &mut self.vlog
+            && !self.vbuf.is_empty()
+        {
+            v.append(&self.vbuf)?;
+            let entries = self.vptrs[first..first + reqs.len()].iter().flatten().flatten().count();
+            self.vlog_entries += entries as u32;
+            self.db.counters.bytes_written.fetch_add(self.vbuf.len() as u64, Ordering::Relaxed);
+            self.vbuf.clear();
+            if self.db.opts.sync_writes {
+                v.sync()?;
+            }
+            if let Some(f) = self.db.vlogs.read().get(&v.fid()) {
+                f.set_valid_len(v.offset());
+                if self.db.opts.sync_writes {
+                    f.set_synced_len(v.offset());
+                }
+            }
         }
         if let Some(wal) = &mut self.wal {
             wal.append(&self.buf)?;
@@ -165,14 +293,15 @@ impl Writer {
         }
         let user_bytes: usize = reqs.iter().flat_map(|r| &r.entries).map(|w| w.key.len() + w.value.len()).sum();
         self.db.counters.user_bytes.fetch_add(user_bytes as u64, Ordering::Relaxed);
-        for req in reqs {
-            for w in &req.entries {
+        for (req, ptrs) in reqs.iter().zip(&self.vptrs[first..first + reqs.len()]) {
+            for (w, p) in req.entries.iter().zip(ptrs) {
                 self.key_buf.clear();
                 append_key_with_version(&mut self.key_buf, &w.key, req.ts);
-                self.memtable.put(
-                    &self.key_buf,
-                    MemValue { meta: w.meta | BIT_TXN, user_meta: w.user_meta, expires_at: w.expires_at, value: w.value.clone() },
-                );
+                let (meta, value) = match p {
+                    Some(vp) => (w.meta | BIT_TXN | BIT_VALUE_POINTER, bytes::Bytes::copy_from_slice(&vp.encode())),
+                    None => (w.meta | BIT_TXN, w.value.clone()),
+                };
+                self.memtable.put(&self.key_buf, MemValue { meta, user_meta: w.user_meta, expires_at: w.expires_at, value });
             }
         }
         if let Some(last) = reqs.last() {

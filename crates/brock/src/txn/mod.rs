@@ -111,6 +111,8 @@ pub struct Txn {
     reads: Arc<parking_lot::Mutex<Vec<u64>>>,
     size: u64,
     count: u64,
+    /// Bytes of this transaction's values bound for the value log.
+    vlog_bytes: u64,
     done: bool,
 }
 
@@ -136,6 +138,7 @@ impl Txn {
             // Badger counts the transaction marker from the start.
             size: 21,
             count: 1,
+            vlog_bytes: 0,
             done: false,
         }
     }
@@ -198,8 +201,23 @@ impl Txn {
                 limit,
             });
         }
-        // Badger's checkSize: key + value + 2 meta bytes, plus 10 per entry.
-        let est = w.key.len() as u64 + w.value.len() as u64 + 2 + 10;
+        // Badger's checkSize: key + value (or a 12-byte pointer when the
+        // value goes to the value log) + 2 meta bytes, plus 10 per entry.
+        let in_log = !self.db.opts.in_memory && w.value.len() as u64 >= self.db.opts.value_threshold;
+        let stored = if in_log { crate::format::VALUE_POINTER_LEN as u64 } else { w.value.len() as u64 };
+        let est = w.key.len() as u64 + stored + 2 + 10;
+        if in_log {
+            // Offsets in a value-log file are 32-bit: one transaction's values
+            // must fit in one file.
+            self.vlog_bytes += w.value.len() as u64 + w.key.len() as u64 + 40;
+            if self.vlog_bytes > self.db.opts.value_log_file_size.max(1 << 30) {
+                self.vlog_bytes -= w.value.len() as u64 + w.key.len() as u64 + 40;
+                return Err(Error::InvalidArgument {
+                    name: "value",
+                    reason: "a transaction's large values must fit in one value-log file".into(),
+                });
+            }
+        }
         let (count, size) = (self.count + 1, self.size + est);
         let l = self.db.limits;
         if count >= l.max_batch_count || size >= l.max_batch_size {

@@ -1,17 +1,92 @@
 //! The value log (`NNNNNN.vlog`): values too large to keep in the tree.
 //!
-//! Badger's `value.go`. This first cut resolves value pointers for readers;
-//! writing, rotation and garbage collection arrive with the value-log issue.
+//! Badger's `value.go`. The write thread appends values of at least
+//! `value_threshold` bytes to the active file (Badger's entry format, the
+//! transaction bits cleared) before the WAL record that points at them, and
+//! rotates the file between commits when it passes `value_log_file_size` or
+//! `value_log_max_entries`. Readers resolve pointers through [`VlogFile`]s,
+//! which know how far their file is valid.
 //!
-//! Contract: [`read_value`] checks the pointer against the file's size before
-//! reading, then checks the entry's own CRC and that it decodes to exactly
-//! `len` bytes; any mismatch is `Corruption` with the file and the pointer's
-//! offset (Badger sliced out of bounds here: its issues #2065 and lotus#3487).
+//! Contract: [`read_value`] checks the pointer against the file's valid
+//! length before reading, then checks the entry's own CRC and that it decodes
+//! to exactly `len` bytes; any mismatch is `Corruption` with the file and the
+//! pointer's offset (Badger sliced out of bounds here: its issues #2065 and
+//! lotus#3487).
 
 use crate::error::{CorruptionKind, Error, Result};
 use crate::format::entry::{Decoded, decode_entry};
 use crate::format::{LOG_HEADER_LEN, ValuePointer};
 use crate::vfs::RandomAccessFile;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One value-log file as readers see it.
+#[derive(Debug)]
+pub struct VlogFile {
+    /// Its id.
+    pub fid: u32,
+    /// The file, opened for reading.
+    pub file: Arc<dyn RandomAccessFile>,
+    /// Bytes known to hold complete entries (grows while the file is active).
+    valid_len: AtomicU64,
+    /// Bytes known durable.
+    synced_len: AtomicU64,
+    /// A write handle used only to make the file durable (`fdatasync` on any
+    /// descriptor of the file covers it); none when opened read-only.
+    sync_handle: parking_lot::Mutex<Option<Box<dyn crate::vfs::WritableFile>>>,
+}
+
+impl VlogFile {
+    /// A file valid up to `valid_len` bytes.
+    pub fn new(fid: u32, file: Arc<dyn RandomAccessFile>, valid_len: u64) -> Self {
+        VlogFile {
+            fid,
+            file,
+            valid_len: AtomicU64::new(valid_len),
+            synced_len: AtomicU64::new(valid_len),
+            sync_handle: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// Gives the file a handle to make appended data durable with.
+    pub fn with_sync_handle(self, h: Box<dyn crate::vfs::WritableFile>) -> Self {
+        *self.sync_handle.lock() = Some(h);
+        self
+    }
+
+    /// Makes every valid byte durable (a no-op when nothing new was written).
+    pub fn sync(&self) -> Result<()> {
+        let valid = self.valid_len();
+        if self.synced_len.load(Ordering::Acquire) >= valid {
+            return Ok(());
+        }
+        if let Some(h) = self.sync_handle.lock().as_mut() {
+            h.sync_data()?;
+        }
+        self.synced_len.fetch_max(valid, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Records that bytes up to `len` are durable (the writer synced them).
+    pub fn set_synced_len(&self, len: u64) {
+        self.synced_len.fetch_max(len, Ordering::AcqRel);
+    }
+
+    /// Bytes known valid.
+    pub fn valid_len(&self) -> u64 {
+        self.valid_len.load(Ordering::Acquire)
+    }
+
+    /// Records that entries up to `len` are written (the write thread only).
+    pub fn set_valid_len(&self, len: u64) {
+        self.valid_len.store(len, Ordering::Release);
+    }
+
+    /// Reads the entry `vp` points to.
+    pub fn read(&self, vp: &ValuePointer) -> Result<VlogValue> {
+        read_value_within(self.file.as_ref(), vp, self.valid_len())
+    }
+}
 
 /// A value read from the value log, with the entry's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +101,22 @@ pub struct VlogValue {
 
 /// Reads the entry `vp` points to in `file` (which must be `vp.fid`'s file).
 pub fn read_value(file: &dyn RandomAccessFile, vp: &ValuePointer) -> Result<VlogValue> {
+    read_value_within(file, vp, file.len())
+}
+
+/// As [`read_value`], for a file whose first `valid_len` bytes hold entries.
+pub fn read_value_within(file: &dyn RandomAccessFile, vp: &ValuePointer, valid_len: u64) -> Result<VlogValue> {
     let corrupt = |kind| Error::corruption(file.path(), u64::from(vp.offset), kind);
     let end = u64::from(vp.offset) + u64::from(vp.len);
-    if u64::from(vp.offset) < LOG_HEADER_LEN as u64 || end > file.len() {
+    if u64::from(vp.offset) < LOG_HEADER_LEN as u64 || end > valid_len {
         return Err(corrupt(CorruptionKind::OutOfRange {
             field: "value pointer end",
             value: end,
-            limit: file.len(),
+            limit: valid_len,
         }));
     }
-    let buf = file.read_vec_at(u64::from(vp.offset), u64::from(vp.len))?;
+    let mut buf = vec![0u8; vp.len as usize];
+    file.read_exact_at(&mut buf, u64::from(vp.offset))?;
     match decode_entry(&buf) {
         Decoded::Entry(e, n) if n == buf.len() => Ok(VlogValue {
             key: e.key.to_vec(),
