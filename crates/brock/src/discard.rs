@@ -44,7 +44,10 @@ impl DiscardStats {
             f.append(&vec![0u8; INITIAL_DISCARD_FILE_LEN])?;
             f.sync_data()?;
             vfs.sync_dir(value_dir)?;
-            return Ok(DiscardStats { file: f, slots: Vec::new() });
+            return Ok(DiscardStats {
+                file: f,
+                slots: Vec::new(),
+            });
         }
         let bytes = vfs.read_all(&path)?;
         let slots = decode_slots(&bytes);
@@ -62,7 +65,10 @@ impl DiscardStats {
 
     /// Discarded bytes of `fid`.
     pub fn get(&self, fid: u32) -> u64 {
-        self.slots.iter().find(|s| s.0 == u64::from(fid)).map_or(0, |s| s.1)
+        self.slots
+            .iter()
+            .find(|s| s.0 == u64::from(fid))
+            .map_or(0, |s| s.1)
     }
 
     /// All slots, sorted by fid.
@@ -74,7 +80,11 @@ impl DiscardStats {
 
     /// The file with the most discarded bytes.
     pub fn max_discard(&self) -> Option<(u32, u64)> {
-        self.slots.iter().filter(|s| s.1 > 0).max_by_key(|s| s.1).map(|&(f, d)| (f as u32, d))
+        self.slots
+            .iter()
+            .filter(|s| s.1 > 0)
+            .max_by_key(|s| s.1)
+            .map(|&(f, d)| (f as u32, d))
     }
 
     /// Adds `bytes` to `fid`'s count.
@@ -106,7 +116,8 @@ impl DiscardStats {
     pub fn reset(&mut self, fid: u32) -> Result<()> {
         if let Some(i) = self.slots.iter().position(|s| s.0 == u64::from(fid)) {
             self.slots[i].1 = 0;
-            self.file.write_at(&0u64.to_be_bytes(), (i * SLOT_LEN + 8) as u64)?;
+            self.file
+                .write_at(&0u64.to_be_bytes(), (i * SLOT_LEN + 8) as u64)?;
         }
         Ok(())
     }

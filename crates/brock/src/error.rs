@@ -126,7 +126,9 @@ pub enum Error {
     Closed,
 
     /// A transaction would exceed Badger's batch limits.
-    #[error("transaction too big: {entries} entries, {bytes} bytes (limits {max_entries} entries, {max_bytes} bytes)")]
+    #[error(
+        "transaction too big: {entries} entries, {bytes} bytes (limits {max_entries} entries, {max_bytes} bytes)"
+    )]
     TxnTooBig {
         /// Entries including this one.
         entries: u64,
@@ -169,6 +171,14 @@ pub enum Error {
         /// The first failure.
         cause: String,
     },
+
+    /// Value-log GC found nothing worth rewriting (Badger's `ErrNoRewrite`).
+    #[error("value-log GC found no file to rewrite")]
+    NoRewrite,
+
+    /// Value-log GC is already running (Badger's `ErrRejected`).
+    #[error("value-log GC is already running")]
+    Rejected,
 
     /// A directory lacks a file that its MANIFEST or layout requires.
     #[error("{} is missing", path.display())]

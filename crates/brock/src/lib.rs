@@ -52,7 +52,7 @@ pub mod vfs;
 pub mod vlog;
 pub mod wal;
 
-pub use db::{Db, DbIterator, IterOptions, Item, Stats};
+pub use db::{Db, DbIterator, Item, IterOptions, Stats};
 pub use error::{CorruptionKind, DecodeError, Error, Result};
 pub use format::CompressionType;
 pub use options::Options;

@@ -85,6 +85,9 @@ pub struct Options {
     pub external_magic: u16,
     /// Skip the directory lock (dangerous; for tools only).
     pub bypass_lock_guard: bool,
+    /// Run value-log GC in the background with this discard ratio (Brock's
+    /// addition; Badger leaves GC to the application). `None` = off.
+    pub auto_value_log_gc: Option<f64>,
     /// Verify table block checksums on every read (Badger's default is off;
     /// ours is on, see `docs/decisions/0003`).
     pub verify_block_checksums: bool,
@@ -128,6 +131,7 @@ impl Options {
             namespace_offset: -1,
             external_magic: 0,
             bypass_lock_guard: false,
+            auto_value_log_gc: None,
             verify_block_checksums: true,
         }
     }
@@ -221,6 +225,8 @@ with! {
     with_external_magic: external_magic: u16;
     /// Sets `bypass_lock_guard`.
     with_bypass_lock_guard: bypass_lock_guard: bool;
+    /// Sets `auto_value_log_gc`.
+    with_auto_value_log_gc: auto_value_log_gc: Option<f64>;
     /// Sets `verify_block_checksums`.
     with_verify_block_checksums: verify_block_checksums: bool;
 }
@@ -271,7 +277,10 @@ impl Options {
         let max_batch_size = 15 * self.mem_table_size / 100;
         let max_batch_count = max_batch_size / MAX_NODE_SIZE;
         if self.num_compactors == 1 {
-            return Err(invalid("num_compactors", "cannot be 1: use 0 (no compaction) or at least 2"));
+            return Err(invalid(
+                "num_compactors",
+                "cannot be 1: use 0 (no compaction) or at least 2",
+            ));
         }
         if self.num_versions_to_keep == 0 {
             return Err(invalid("num_versions_to_keep", "must be at least 1"));
@@ -280,12 +289,18 @@ impl Options {
             return Err(invalid("vlog_percentile", "must be within 0.0..=1.0"));
         }
         if self.value_threshold > MAX_VALUE_THRESHOLD {
-            return Err(invalid("value_threshold", format!("must be at most {MAX_VALUE_THRESHOLD}")));
+            return Err(invalid(
+                "value_threshold",
+                format!("must be at most {MAX_VALUE_THRESHOLD}"),
+            ));
         }
         if self.value_threshold > max_batch_size {
             return Err(invalid(
                 "value_threshold",
-                format!("{} exceeds the max batch size {max_batch_size} (15% of mem_table_size)", self.value_threshold),
+                format!(
+                    "{} exceeds the max batch size {max_batch_size} (15% of mem_table_size)",
+                    self.value_threshold
+                ),
             ));
         }
         if !(1 << 20..2 << 30).contains(&self.value_log_file_size) {
@@ -298,7 +313,10 @@ impl Options {
             return Err(invalid("block_size", "must be in [64 B, 1 GiB]"));
         }
         if !(0.0..1.0).contains(&self.bloom_false_positive) || self.bloom_false_positive.is_nan() {
-            return Err(invalid("bloom_false_positive", "must be within 0.0..1.0 (0 disables filters)"));
+            return Err(invalid(
+                "bloom_false_positive",
+                "must be within 0.0..1.0 (0 disables filters)",
+            ));
         }
         if self.max_levels < 2 || self.max_levels > 32 {
             return Err(invalid("max_levels", "must be in 2..=32"));
@@ -319,7 +337,10 @@ impl Options {
             return Err(invalid("num_level_zero_tables", "must be at least 1"));
         }
         if self.num_level_zero_tables_stall <= self.num_level_zero_tables {
-            return Err(invalid("num_level_zero_tables_stall", "must exceed num_level_zero_tables"));
+            return Err(invalid(
+                "num_level_zero_tables_stall",
+                "must exceed num_level_zero_tables",
+            ));
         }
         if self.compression == CompressionType::Zstd && !(-7..=22).contains(&self.zstd_compression_level) {
             return Err(invalid("zstd_compression_level", "must be in -7..=22"));
@@ -339,15 +360,29 @@ impl Options {
         if self.namespace_offset < -1 {
             return Err(invalid("namespace_offset", "must be -1 (off) or an offset"));
         }
+        if let Some(r) = self.auto_value_log_gc
+            && !(r > 0.0 && r < 1.0)
+        {
+            return Err(invalid(
+                "auto_value_log_gc",
+                "the discard ratio must be in (0, 1)",
+            ));
+        }
         if self.index_cache_size > 0 {
-            return Err(unsupported("index_cache_size (table indexes are kept decoded in memory)"));
+            return Err(unsupported(
+                "index_cache_size (table indexes are kept decoded in memory)",
+            ));
         }
         Ok(Limits {
             max_batch_size,
             max_batch_count,
             // Badger: a value may be as large as a value-log file; in memory
             // (no value log) it must stay below the configured threshold.
-            max_value_size: if self.in_memory { self.value_threshold - 1 } else { self.value_log_file_size },
+            max_value_size: if self.in_memory {
+                self.value_threshold - 1
+            } else {
+                self.value_log_file_size
+            },
         })
     }
 }
@@ -372,12 +407,23 @@ mod tests {
         let cases: Vec<(Options, &str)> = vec![
             (base.clone().with_num_compactors(1), "num_compactors"),
             (base.clone().with_value_threshold(2 << 20), "value_threshold"),
-            (base.clone().with_mem_table_size(1 << 20).with_value_threshold(1 << 20), "value_threshold"),
+            (
+                base.clone()
+                    .with_mem_table_size(1 << 20)
+                    .with_value_threshold(1 << 20),
+                "value_threshold",
+            ),
             (base.clone().with_value_log_file_size(1), "value_log_file_size"),
             (base.clone().with_vlog_percentile(1.5), "vlog_percentile"),
-            (base.clone().with_bloom_false_positive(1.0), "bloom_false_positive"),
+            (
+                base.clone().with_bloom_false_positive(1.0),
+                "bloom_false_positive",
+            ),
             (base.clone().with_max_levels(1), "max_levels"),
-            (base.clone().with_num_level_zero_tables_stall(5), "num_level_zero_tables_stall"),
+            (
+                base.clone().with_num_level_zero_tables_stall(5),
+                "num_level_zero_tables_stall",
+            ),
             (base.clone().with_mem_table_size(10), "mem_table_size"),
             (base.clone().with_encryption_key(vec![1; 7]), "encryption_key"),
             (base.clone().with_num_versions_to_keep(0), "num_versions_to_keep"),

@@ -25,7 +25,9 @@ use crate::iterator::{KvIterator, MergeIterator};
 use crate::levels::compact_status::{Claim, CompactStatus};
 use crate::levels::compaction::{GcParams, compact_range};
 use crate::levels::key_range::KeyRange;
-use crate::levels::policy::{LevelState, PolicyOptions, Priority, Targets, level_targets, pick_compact_levels};
+use crate::levels::policy::{
+    LevelState, PolicyOptions, Priority, Targets, level_targets, pick_compact_levels,
+};
 use crate::levels::{Tree, create_change, delete_change};
 use crate::table::{BuilderOptions, ConcatIterator, Table, TableIterator, TableOptions};
 use crate::vfs::{OpenMode, sst_file_name};
@@ -133,7 +135,13 @@ pub(crate) fn run_once(db: &DbInner, id: usize) -> Result<bool> {
 }
 
 /// Plans and runs one compaction from `p.level`; false if nothing could be claimed.
-pub(crate) fn do_compact(db: &DbInner, id: usize, p: Priority, t: &Targets, drop_prefixes: &[Vec<u8>]) -> Result<bool> {
+pub(crate) fn do_compact(
+    db: &DbInner,
+    id: usize,
+    p: Priority,
+    t: &Targets,
+    drop_prefixes: &[Vec<u8>],
+) -> Result<bool> {
     // Read the tree and claim under the status lock: a compaction that
     // finished in between cannot have removed the tables we pick.
     let (view, def) = {
@@ -141,8 +149,13 @@ pub(crate) fn do_compact(db: &DbInner, id: usize, p: Priority, t: &Targets, drop
         let view = db.view();
         let tree = &view.tree;
         let def = if p.level == 0 {
-            fill_l0(&mut status, tree, t, p, drop_prefixes)
-                .or_else(|| if id == 0 { fill_l0_to_l0(db, &mut status, tree) } else { None })
+            fill_l0(&mut status, tree, t, p, drop_prefixes).or_else(|| {
+                if id == 0 {
+                    fill_l0_to_l0(db, &mut status, tree)
+                } else {
+                    None
+                }
+            })
         } else {
             fill_level(db, &mut status, tree, t, p.level)
         };
@@ -165,7 +178,13 @@ fn size_of(ts: &[Arc<Table>]) -> u64 {
 
 /// L0 → base level: the oldest run of overlapping L0 tables plus the base
 /// level's tables under them.
-fn fill_l0(status: &mut CompactStatus, tree: &Tree, t: &Targets, p: Priority, drop_prefixes: &[Vec<u8>]) -> Option<CompactDef> {
+fn fill_l0(
+    status: &mut CompactStatus,
+    tree: &Tree,
+    t: &Targets,
+    p: Priority,
+    drop_prefixes: &[Vec<u8>],
+) -> Option<CompactDef> {
     if p.adjusted > 0.0 && p.adjusted < 1.0 {
         return None;
     }
@@ -194,14 +213,33 @@ fn fill_l0(status: &mut CompactStatus, tree: &Tree, t: &Targets, p: Priority, dr
     let next = tree.levels().get(base).map_or(&[][..], |v| &v[..]);
     let (lo, hi) = this_range.overlapping(next);
     let bot: Vec<Arc<Table>> = next[lo..hi].to_vec();
-    let next_range = if bot.is_empty() { this_range.clone() } else { KeyRange::of_tables(&bot) };
+    let next_range = if bot.is_empty() {
+        this_range.clone()
+    } else {
+        KeyRange::of_tables(&bot)
+    };
     let mut tables = table_ids(&top);
     tables.extend(table_ids(&bot));
-    let claim = Claim { this_level: 0, next_level: base, this_range, next_range, this_size: size_of(&top), tables };
+    let claim = Claim {
+        this_level: 0,
+        next_level: base,
+        this_range,
+        next_range,
+        this_size: size_of(&top),
+        tables,
+    };
     if !status.try_claim(&claim) {
         return None;
     }
-    Some(CompactDef { this_level: 0, next_level: base, top, bot, claim, file_size: t.file_size[base], drop_prefixes: vec![] })
+    Some(CompactDef {
+        this_level: 0,
+        next_level: base,
+        top,
+        bot,
+        claim,
+        file_size: t.file_size[base],
+        drop_prefixes: vec![],
+    })
 }
 
 /// L0 → L0 (worker 0 only, when L0 → base is blocked): the oldest run of
@@ -236,12 +274,26 @@ fn fill_l0_to_l0(db: &DbInner, status: &mut CompactStatus, tree: &Tree) -> Optio
     if !status.try_claim(&claim) {
         return None;
     }
-    Some(CompactDef { this_level: 0, next_level: 0, top, bot: vec![], claim, file_size: u64::from(u32::MAX), drop_prefixes: vec![] })
+    Some(CompactDef {
+        this_level: 0,
+        next_level: 0,
+        top,
+        bot: vec![],
+        claim,
+        file_size: u64::from(u32::MAX),
+        drop_prefixes: vec![],
+    })
 }
 
 /// Li → Li+1: the table holding the oldest data that can be claimed, plus
 /// the next level's tables under it.
-fn fill_level(db: &DbInner, status: &mut CompactStatus, tree: &Tree, t: &Targets, level: usize) -> Option<CompactDef> {
+fn fill_level(
+    db: &DbInner,
+    status: &mut CompactStatus,
+    tree: &Tree,
+    t: &Targets,
+    level: usize,
+) -> Option<CompactDef> {
     let last = db.opts.max_levels as usize - 1;
     if level >= last {
         return None;
@@ -273,14 +325,33 @@ fn claim_one(
         let (lo, hi) = this_range.overlapping(next);
         next[lo..hi].to_vec()
     };
-    let next_range = if bot.is_empty() { this_range.clone() } else { KeyRange::of_tables(&bot) };
+    let next_range = if bot.is_empty() {
+        this_range.clone()
+    } else {
+        KeyRange::of_tables(&bot)
+    };
     let mut ids = vec![table.id()];
     ids.extend(table_ids(&bot));
-    let claim = Claim { this_level: level, next_level, this_range, next_range, this_size: table.size(), tables: ids };
+    let claim = Claim {
+        this_level: level,
+        next_level,
+        this_range,
+        next_range,
+        this_size: table.size(),
+        tables: ids,
+    };
     if !status.try_claim(&claim) {
         return None;
     }
-    Some(CompactDef { this_level: level, next_level, top: vec![table.clone()], bot, claim, file_size, drop_prefixes: vec![] })
+    Some(CompactDef {
+        this_level: level,
+        next_level,
+        top: vec![table.clone()],
+        bot,
+        claim,
+        file_size,
+        drop_prefixes: vec![],
+    })
 }
 
 /// Better than Badger: compact the stalest table (tombstones, expired and
@@ -314,10 +385,19 @@ fn compact_stale(db: &DbInner, t: &Targets) -> Result<bool> {
                 }
             }
         }
-        let Some((_, level, table)) = best else { return Ok(false) };
+        let Some((_, level, table)) = best else {
+            return Ok(false);
+        };
         let next_level = (level + 1).min(last);
         let next = tree.levels().get(next_level).map_or(&[][..], |v| &v[..]);
-        let def = claim_one(&mut status, level, next_level, &table, next, t.file_size[next_level]);
+        let def = claim_one(
+            &mut status,
+            level,
+            next_level,
+            &table,
+            next,
+            t.file_size[next_level],
+        );
         (view, def, next_level)
     };
     let Some(def) = def else { return Ok(false) };
@@ -343,12 +423,20 @@ fn splits(def: &CompactDef) -> Vec<KeyRange> {
     let mut left = Vec::new();
     for (i, t) in def.bot.iter().enumerate() {
         if i == def.bot.len() - 1 {
-            out.push(KeyRange { left: left.clone(), right: Vec::new(), inf: false });
+            out.push(KeyRange {
+                left: left.clone(),
+                right: Vec::new(),
+                inf: false,
+            });
             break;
         }
         if i % width == width - 1 {
             let right = crate::format::key_with_version(crate::format::user_key(t.biggest()), 0);
-            out.push(KeyRange { left: left.clone(), right: right.clone(), inf: false });
+            out.push(KeyRange {
+                left: left.clone(),
+                right: right.clone(),
+                inf: false,
+            });
             left = right;
         }
     }
@@ -385,8 +473,11 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
         table_size: def.file_size,
     };
     let n2n = def.next_level + 1;
-    let two_down: Vec<Arc<Table>> =
-        if n2n > 1 && n2n < tree.levels().len() { tree.levels()[n2n].clone() } else { Vec::new() };
+    let two_down: Vec<Arc<Table>> = if n2n > 1 && n2n < tree.levels().len() {
+        tree.levels()[n2n].clone()
+    } else {
+        Vec::new()
+    };
     let too_much_overlap = |kr: &KeyRange| {
         let (lo, hi) = kr.overlapping(&two_down);
         !two_down.is_empty() && hi - lo >= 10
@@ -421,7 +512,10 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(Err(Error::Closed))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::Closed)))
+            .collect()
     });
     let mut outputs = outputs.into_inner();
     let cleanup = |outs: &[Arc<Table>]| {
@@ -444,12 +538,18 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
     let new_ids = table_ids(&outputs);
     let out_bytes: u64 = outputs.iter().map(|t| t.size()).sum();
     // Check the edit against the current tree before the MANIFEST records it.
-    if let Err(e) = db.view().tree.with_edit(def.this_level, def.next_level, &removed, outputs.clone()) {
+    if let Err(e) = db
+        .view()
+        .tree
+        .with_edit(def.this_level, def.next_level, &removed, outputs.clone())
+    {
         cleanup(&outputs);
         return Err(e);
     }
-    let mut changes: Vec<_> =
-        outputs.iter().map(|t| create_change(t.id(), def.next_level as u32, 0, t.options().compression)).collect();
+    let mut changes: Vec<_> = outputs
+        .iter()
+        .map(|t| create_change(t.id(), def.next_level as u32, 0, t.options().compression))
+        .collect();
     changes.extend(all.iter().map(|t| delete_change(t.id())));
     {
         let mut m = db.manifest.lock();
@@ -464,7 +564,10 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
     {
         let mut v = db.view.write();
         let mut next: View = (**v).clone();
-        match next.tree.with_edit(def.this_level, def.next_level, &removed, outputs) {
+        match next
+            .tree
+            .with_edit(def.this_level, def.next_level, &removed, outputs)
+        {
             Ok(tree) => next.tree = Arc::new(tree),
             Err(e) => {
                 // The MANIFEST has the edit but the live tree cannot take it.
@@ -484,7 +587,9 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
         }
     }
     db.counters.compactions.fetch_add(1, Ordering::Relaxed);
-    db.counters.compaction_bytes_written.fetch_add(out_bytes, Ordering::Relaxed);
+    db.counters
+        .compaction_bytes_written
+        .fetch_add(out_bytes, Ordering::Relaxed);
     Ok(new_ids)
 }
 
@@ -497,10 +602,17 @@ pub(crate) fn write_table(db: &DbInner, bytes: &[u8]) -> Result<Arc<Table>> {
         f.append(bytes)?;
         f.sync_data()?;
     }
-    db.counters.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    db.counters
+        .bytes_written
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
     let table = Table::open_cached(
         db.vfs.open_read(&path)?,
-        TableOptions { id, compression: db.opts.compression, key_id: 0, verify_blocks: db.opts.verify_block_checksums },
+        TableOptions {
+            id,
+            compression: db.opts.compression,
+            key_id: 0,
+            verify_blocks: db.opts.verify_block_checksums,
+        },
         db.cache.clone(),
     )?;
     Ok(Arc::new(table))

@@ -63,7 +63,11 @@ pub(crate) fn run(db: Arc<DbInner>) {
 
 /// Writes one memtable as an L0 table and retires it.
 pub(crate) fn flush_memtable(db: &DbInner, mt: &Arc<Memtable>) -> Result<()> {
-    let table = if mt.is_empty() { None } else { Some(write_l0_table(db, mt)?) };
+    let table = if mt.is_empty() {
+        None
+    } else {
+        Some(write_l0_table(db, mt)?)
+    };
     {
         let mut v = db.view.write();
         let mut next: View = (**v).clone();

@@ -19,14 +19,16 @@
 mod close;
 mod compact;
 mod flush;
-mod ops;
+mod gc;
 mod open;
+mod ops;
 mod read;
 mod write;
 
+pub use gc::GcReport;
 pub use ops::{FlattenProgress, LevelInfo};
-pub use read::{DbIterator, IterOptions, Item};
 pub(crate) use read::get;
+pub use read::{DbIterator, Item, IterOptions};
 
 use crate::error::{Error, Result};
 use crate::levels::{ManifestFile, Tree};
@@ -66,6 +68,11 @@ pub(crate) enum WriterMsg {
 pub(crate) struct WriteRequest {
     pub ts: u64,
     pub entries: Vec<crate::txn::PendingWrite>,
+    /// For a value-log GC rewrite: each entry's own (old) version. Such a
+    /// request is written without transaction framing, does not move the
+    /// read watermark, and skips any entry whose key has a newer version by
+    /// the time the write thread gets to it.
+    pub rewrite: Option<Vec<u64>>,
     pub done: crossbeam_channel::Sender<Result<()>>,
 }
 
@@ -92,6 +99,8 @@ pub(crate) struct Counters {
     pub compactions: AtomicU64,
     /// Bytes of tables written by compactions.
     pub compaction_bytes_written: AtomicU64,
+    /// Bytes value-log GC returned.
+    pub vlog_gc_bytes: AtomicU64,
     /// Bytes written to disk: WAL appends and tables (flush and compaction).
     pub bytes_written: AtomicU64,
     /// Bytes of keys and values committed by users.
@@ -148,6 +157,11 @@ pub(crate) struct DbInner {
     /// Last-level tables produced by stale rewrites: not stale-picked again.
     pub stale_rewritten: Mutex<std::collections::HashSet<u64>>,
     pub discard: Mutex<Option<crate::discard::DiscardStats>>,
+    /// Held while a value-log GC runs.
+    pub gc_lock: Mutex<()>,
+    /// Value-log files GC removed, kept open for readers that began before:
+    /// (applied timestamp, reader sequence at retirement, file).
+    pub retired_vlogs: Mutex<Vec<(u64, u64, Arc<crate::vlog::VlogFile>)>>,
     pub writer_exit: Mutex<Option<JoinHandle<write::WriterExit>>>,
     pub locks: Mutex<Vec<DirectoryLock>>,
     pub counters: Counters,
@@ -155,7 +169,10 @@ pub(crate) struct DbInner {
 
 impl std::fmt::Debug for DbInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("dir", &self.dir).field("read_only", &self.opts.read_only).finish()
+        f.debug_struct("Db")
+            .field("dir", &self.dir)
+            .field("read_only", &self.opts.read_only)
+            .finish()
     }
 }
 
@@ -207,14 +224,18 @@ impl Db {
     /// Opens (or creates) a database.
     pub fn open(opts: Options) -> Result<Db> {
         let inner = open::open(opts, None)?;
-        Ok(Db { handle: Arc::new(Handle { inner }) })
+        Ok(Db {
+            handle: Arc::new(Handle { inner }),
+        })
     }
 
     /// Opens a database through a given file system (tests use
     /// [`crate::vfs::MemVfs`] to simulate crashes).
     pub fn open_with_vfs(opts: Options, vfs: Arc<dyn Vfs>) -> Result<Db> {
         let inner = open::open(opts, Some(vfs))?;
-        Ok(Db { handle: Arc::new(Handle { inner }) })
+        Ok(Db {
+            handle: Arc::new(Handle { inner }),
+        })
     }
 
     fn inner(&self) -> &Arc<DbInner> {
@@ -318,6 +339,14 @@ impl Db {
         ops::drop_prefix(self.inner(), &owned)
     }
 
+    /// Badger's `RunValueLogGC`: rewrites the value-log file with the most
+    /// garbage if at least `discard_ratio` of it is garbage, and removes it.
+    /// [`Error::NoRewrite`] when no file qualifies; [`Error::Rejected`] when
+    /// another GC is running. Call it in a loop until `NoRewrite`.
+    pub fn run_value_log_gc(&self, discard_ratio: f64) -> Result<GcReport> {
+        gc::run(self.inner(), discard_ratio)
+    }
+
     /// Per-level statistics (Badger's `Levels`).
     pub fn levels(&self) -> Vec<LevelInfo> {
         ops::levels(self.inner())
@@ -338,9 +367,22 @@ impl Db {
     /// Total bytes of tables and of value logs (Badger's `Size`).
     pub fn size(&self) -> (u64, u64) {
         let inner = self.inner();
-        let lsm = inner.view().tree.levels().iter().flatten().map(|t| t.size()).sum();
+        let lsm = inner
+            .view()
+            .tree
+            .levels()
+            .iter()
+            .flatten()
+            .map(|t| t.size())
+            .sum();
         let vlog = inner.vlogs.read().values().map(|f| f.valid_len()).sum();
         (lsm, vlog)
+    }
+
+    /// Writes the memtable and every memtable waiting to be flushed as L0
+    /// tables, and waits until they are durable in the tree.
+    pub fn flush(&self) -> Result<()> {
+        ops::flush(self.inner())
     }
 
     /// Blocks until every memtable waiting to be flushed has been written

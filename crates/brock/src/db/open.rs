@@ -13,20 +13,22 @@
 //! Better than Badger: a read-only open replays torn WALs in memory and
 //! leaves every file untouched, instead of failing with "truncate needed".
 
-use super::{compact, flush};
 use super::write::Writer;
 use super::{Counters, DbInner, SyncState, View};
+use super::{compact, flush};
 use crate::crypto::read_key_registry;
-use crate::error::{Error, Result};
 use crate::discard::DiscardStats;
-use crate::format::key_registry::KeyRegistryFile;
+use crate::error::{Error, Result};
 use crate::format::LOG_HEADER_LEN;
+use crate::format::key_registry::KeyRegistryFile;
 use crate::levels::{ManifestFile, Tree, replay_manifest};
 use crate::memtable::{MemValue, Memtable};
 use crate::options::Options;
 use crate::table::{BlockCache, Table, TableOptions};
 use crate::txn::Oracle;
-use crate::vfs::{DirectoryLock, FileKind, MemVfs, OpenMode, OsVfs, Vfs, classify, mem_file_name, vlog_file_name};
+use crate::vfs::{
+    DirectoryLock, FileKind, MemVfs, OpenMode, OsVfs, Vfs, classify, mem_file_name, vlog_file_name,
+};
 use crate::vlog::VlogFile;
 use crate::wal::{LogWriter, TxnReplay};
 use bytes::Bytes;
@@ -80,7 +82,10 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         if !vfs.exists(&path) {
             return Err(Error::MissingFile { path });
         }
-        (None, replay_manifest(&vfs.read_all(&path)?, &path, Some(opts.external_magic))?.manifest)
+        (
+            None,
+            replay_manifest(&vfs.read_all(&path)?, &path, Some(opts.external_magic))?.manifest,
+        )
     } else {
         let (mf, replay) = ManifestFile::open_or_create(vfs.clone(), &dir, opts.external_magic)?;
         (Some(mf), replay.manifest)
@@ -91,7 +96,8 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         write_key_registry(vfs.as_ref(), &dir)?;
     }
 
-    let cache = (opts.block_cache_size > 0).then(|| BlockCache::new(opts.block_cache_size, u64::from(opts.block_size)));
+    let cache = (opts.block_cache_size > 0)
+        .then(|| BlockCache::new(opts.block_cache_size, u64::from(opts.block_size)));
 
     // WALs into memtables.
     let listing = vfs.list_dir(&dir)?;
@@ -118,7 +124,8 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
     let next_mem_fid = mem_fids.last().map_or(1, |f| f + 1);
 
     // Tables.
-    let mut levels: Vec<Vec<Arc<Table>>> = vec![Vec::new(); manifest.levels.len().max(opts.max_levels as usize)];
+    let mut levels: Vec<Vec<Arc<Table>>> =
+        vec![Vec::new(); manifest.levels.len().max(opts.max_levels as usize)];
     for (&id, tm) in &manifest.tables {
         let path = dir.join(crate::vfs::sst_file_name(id));
         if !vfs.exists(&path) {
@@ -126,7 +133,12 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         }
         let table = Table::open_cached(
             vfs.open_read(&path)?,
-            TableOptions { id, compression: tm.compression, key_id: tm.key_id, verify_blocks: opts.verify_block_checksums },
+            TableOptions {
+                id,
+                compression: tm.compression,
+                key_id: tm.key_id,
+                verify_blocks: opts.verify_block_checksums,
+            },
             cache.clone(),
         )?;
         levels[tm.level as usize].push(Arc::new(table));
@@ -147,22 +159,45 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
     }
     let tree = Tree::new(levels)?;
     let next_file_id = manifest.tables.keys().next_back().map_or(1, |id| id + 1);
-    let max_version = immutables.iter().map(|m| m.max_version()).chain([tree.max_version()]).max().unwrap_or(0);
+    let max_version = immutables
+        .iter()
+        .map(|m| m.max_version())
+        .chain([tree.max_version()])
+        .max()
+        .unwrap_or(0);
 
     // Value log and DISCARD.
-    let (vlogs, vlog_writer) =
-        if opts.in_memory { (BTreeMap::new(), None) } else { open_vlogs(vfs.as_ref(), &value_dir, ro)? };
-    let discard = if !ro && !opts.in_memory { Some(DiscardStats::open(vfs.as_ref(), &value_dir)?) } else { None };
+    let (vlogs, vlog_writer) = if opts.in_memory {
+        (BTreeMap::new(), None)
+    } else {
+        open_vlogs(vfs.as_ref(), &value_dir, ro)?
+    };
+    let discard = if !ro && !opts.in_memory {
+        Some(DiscardStats::open(vfs.as_ref(), &value_dir)?)
+    } else {
+        None
+    };
 
     // The mutable memtable and its WAL.
     let (mutable, wal, next_mem_fid) = if ro {
         (None, None, next_mem_fid)
     } else if opts.in_memory {
-        (Some(Arc::new(Memtable::with_capacity(0, opts.mem_table_size))), None, next_mem_fid)
+        (
+            Some(Arc::new(Memtable::with_capacity(0, opts.mem_table_size))),
+            None,
+            next_mem_fid,
+        )
     } else {
         let w = LogWriter::create(vfs.as_ref(), &dir.join(mem_file_name(next_mem_fid)), next_mem_fid)?;
         vfs.sync_dir(&dir)?;
-        (Some(Arc::new(Memtable::with_capacity(next_mem_fid, opts.mem_table_size))), Some(w), next_mem_fid + 1)
+        (
+            Some(Arc::new(Memtable::with_capacity(
+                next_mem_fid,
+                opts.mem_table_size,
+            ))),
+            Some(w),
+            next_mem_fid + 1,
+        )
     };
 
     let db = Arc::new(DbInner {
@@ -170,7 +205,11 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         vfs,
         dir,
         value_dir,
-        view: RwLock::new(Arc::new(View { mutable: mutable.clone(), immutables, tree: Arc::new(tree) })),
+        view: RwLock::new(Arc::new(View {
+            mutable: mutable.clone(),
+            immutables,
+            tree: Arc::new(tree),
+        })),
         oracle: Oracle::new(max_version, opts.detect_conflicts),
         sender: Mutex::new(None),
         closed: AtomicBool::new(false),
@@ -183,10 +222,14 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         next_file_id: AtomicU64::new(next_file_id),
         threads: Mutex::new(Vec::new()),
         compactors: Mutex::new(Vec::new()),
-        compact_status: Mutex::new(crate::levels::compact_status::CompactStatus::new(opts.max_levels as usize)),
+        compact_status: Mutex::new(crate::levels::compact_status::CompactStatus::new(
+            opts.max_levels as usize,
+        )),
         compaction_paused: std::sync::atomic::AtomicUsize::new(0),
         stale_rewritten: Mutex::new(std::collections::HashSet::new()),
         discard: Mutex::new(discard),
+        gc_lock: Mutex::new(()),
+        retired_vlogs: Mutex::new(Vec::new()),
         writer_exit: Mutex::new(None),
         locks: Mutex::new(locks),
         counters: Counters::default(),
@@ -214,6 +257,16 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
             .spawn(move || flush::run(fdb))
             .map_err(|e| Error::io("<thread>", e))?;
         db.threads.lock().push(fl);
+        if let Some(ratio) = db.opts.auto_value_log_gc
+            && !db.opts.in_memory
+        {
+            let gdb = db.clone();
+            let h = std::thread::Builder::new()
+                .name("brock-vlog-gc".into())
+                .spawn(move || super::gc::run_auto(gdb, ratio))
+                .map_err(|e| Error::io("<thread>", e))?;
+            db.compactors.lock().push(h);
+        }
         for id in 0..db.opts.num_compactors as usize {
             let cdb = db.clone();
             let h = std::thread::Builder::new()
@@ -236,7 +289,12 @@ fn replay_wal(vfs: &dyn Vfs, path: &Path, fid: u32, read_only: bool) -> Result<M
         for e in batch {
             mt.put(
                 &e.key,
-                MemValue { meta: e.meta, user_meta: e.user_meta, expires_at: e.expires_at, value: Bytes::from(e.value) },
+                MemValue {
+                    meta: e.meta,
+                    user_meta: e.user_meta,
+                    expires_at: e.expires_at,
+                    value: Bytes::from(e.value),
+                },
             );
         }
     }

@@ -105,7 +105,10 @@ impl Drop for FlushPause<'_> {
 }
 
 /// Runs `f` on the write thread after everything queued, and waits for it.
-fn on_writer<T: Send + 'static>(db: &DbInner, f: impl FnOnce(&mut Writer) -> T + Send + 'static) -> Result<T> {
+fn on_writer<T: Send + 'static>(
+    db: &DbInner,
+    f: impl FnOnce(&mut Writer) -> T + Send + 'static,
+) -> Result<T> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let sender = db.sender.lock().clone().ok_or(Error::Closed)?;
     sender
@@ -155,7 +158,11 @@ fn pick_all(
         } else {
             s.size.saturating_sub(s.compacting_size) as f64 / t.target_size[i].max(1) as f64
         };
-        out.push(Priority { level: i, score, adjusted: score });
+        out.push(Priority {
+            level: i,
+            score,
+            adjusted: score,
+        });
     }
     for p in pick_compact_levels(states, t, &o) {
         out[p.level].adjusted = p.adjusted;
@@ -163,8 +170,20 @@ fn pick_all(
     out
 }
 
+/// Writes the mutable memtable (if it holds anything) and every waiting one
+/// as L0 tables, and waits for that.
+pub(crate) fn flush(db: &DbInner) -> Result<()> {
+    db.check_writable()?;
+    on_writer(db, |w| w.rotate_now())??;
+    super::flush::wait_idle(db)
+}
+
 /// Compacts until every table is in one level (Badger's `Flatten`).
-pub(crate) fn flatten(db: &DbInner, workers: usize, progress: &mut dyn FnMut(&FlattenProgress)) -> Result<()> {
+pub(crate) fn flatten(
+    db: &DbInner,
+    workers: usize,
+    progress: &mut dyn FnMut(&FlattenProgress),
+) -> Result<()> {
     db.check_writable()?;
     let _pause = CompactionPause::new(db);
     let mut compactions = 0u64;
@@ -172,8 +191,16 @@ pub(crate) fn flatten(db: &DbInner, workers: usize, progress: &mut dyn FnMut(&Fl
     loop {
         let view = db.view();
         let (states, t) = compact::targets(db, &view.tree);
-        progress(&FlattenProgress { level_sizes: states.iter().map(|s| s.size).collect(), compactions });
-        let non_empty: Vec<usize> = states.iter().enumerate().filter(|(_, s)| s.tables > 0).map(|(i, _)| i).collect();
+        progress(&FlattenProgress {
+            level_sizes: states.iter().map(|s| s.size).collect(),
+            compactions,
+        });
+        let non_empty: Vec<usize> = states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.tables > 0)
+            .map(|(i, _)| i)
+            .collect();
         let p = if non_empty.len() <= 1 {
             let prios = pick_compact_levels(&states, &t, &PolicyOptions::from_options(&db.opts));
             match prios.first() {
@@ -181,11 +208,19 @@ pub(crate) fn flatten(db: &DbInner, workers: usize, progress: &mut dyn FnMut(&Fl
                 _ => return Ok(()),
             }
         } else {
-            Priority { level: non_empty[0], score: 1.71, adjusted: 1.71 }
+            Priority {
+                level: non_empty[0],
+                score: 1.71,
+                adjusted: 1.71,
+            }
         };
         let results: Vec<Result<bool>> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..workers.max(1)).map(|_| s.spawn(|| do_compact(db, 175, p, &t, &[]))).collect();
-            hs.into_iter().map(|h| h.join().unwrap_or(Err(Error::Closed))).collect()
+            let hs: Vec<_> = (0..workers.max(1))
+                .map(|_| s.spawn(|| do_compact(db, 175, p, &t, &[])))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or(Err(Error::Closed)))
+                .collect()
         });
         let mut ran = 0;
         for r in results {
@@ -223,7 +258,17 @@ pub(crate) fn compact_l0_once(db: &DbInner) -> Result<()> {
             return Ok(());
         }
         let (_, t) = compact::targets(db, &view.tree);
-        if !do_compact(db, 173, Priority { level: 0, score: 1.73, adjusted: 1.73 }, &t, &[])? {
+        if !do_compact(
+            db,
+            173,
+            Priority {
+                level: 0,
+                score: 1.73,
+                adjusted: 1.73,
+            },
+            &t,
+            &[],
+        )? {
             return Ok(());
         }
     }
@@ -324,7 +369,10 @@ fn table_has_prefix(t: &Table, prefix: &[u8]) -> Result<bool> {
 pub(crate) fn drop_prefix(db: &DbInner, prefixes: &[Vec<u8>]) -> Result<()> {
     db.check_writable()?;
     if prefixes.iter().any(Vec::is_empty) {
-        return Err(Error::InvalidArgument { name: "prefixes", reason: "an empty prefix would drop everything; use drop_all".into() });
+        return Err(Error::InvalidArgument {
+            name: "prefixes",
+            reason: "an empty prefix would drop everything; use drop_all".into(),
+        });
     }
     poison_on_error(db, drop_prefix_inner(db, prefixes))
 }
@@ -354,7 +402,13 @@ fn drop_prefix_inner(db: &DbInner, prefixes: &[Vec<u8>]) -> Result<()> {
 
 /// Rewrites one table in its level without the keys under `prefixes`.
 fn rewrite_without(db: &DbInner, level: usize, t: &Arc<Table>, prefixes: &[Vec<u8>]) -> Result<()> {
-    let gc = GcParams { discard_ts: 0, num_versions_to_keep: u32::MAX, has_overlap: true, drop_prefixes: prefixes.to_vec(), now: 0 };
+    let gc = GcParams {
+        discard_ts: 0,
+        num_versions_to_keep: u32::MAX,
+        has_overlap: true,
+        drop_prefixes: prefixes.to_vec(),
+        now: 0,
+    };
     let o = &db.opts;
     let bopts = BuilderOptions {
         block_size: o.block_size as usize,
@@ -372,8 +426,13 @@ fn rewrite_without(db: &DbInner, level: usize, t: &Arc<Table>, prefixes: &[Vec<u
     if !db.opts.in_memory {
         db.vfs.sync_dir(&db.dir)?;
     }
-    db.view().tree.with_edit(level, level, &[t.id()], outputs.clone())?;
-    let mut changes: Vec<_> = outputs.iter().map(|n| create_change(n.id(), level as u32, 0, n.options().compression)).collect();
+    db.view()
+        .tree
+        .with_edit(level, level, &[t.id()], outputs.clone())?;
+    let mut changes: Vec<_> = outputs
+        .iter()
+        .map(|n| create_change(n.id(), level as u32, 0, n.options().compression))
+        .collect();
     changes.push(delete_change(t.id()));
     if let Some(mf) = db.manifest.lock().as_mut() {
         mf.add_changes(changes)?;

@@ -84,15 +84,30 @@ impl Item {
 pub(crate) fn resolve(db: &DbInner, meta: u8, value: &[u8]) -> Result<Bytes> {
     debug_assert!(meta & BIT_VALUE_POINTER != 0);
     let vp = ValuePointer::decode(value).map_err(|e| e.in_file(&db.dir, 0))?;
-    let file = db.vlogs.read().get(&vp.fid).cloned().ok_or_else(|| Error::MissingFile {
-        path: db.value_dir.join(crate::vfs::vlog_file_name(vp.fid)),
-    })?;
+    let file = db
+        .vlogs
+        .read()
+        .get(&vp.fid)
+        .cloned()
+        .or_else(|| {
+            db.retired_vlogs
+                .lock()
+                .iter()
+                .find(|r| r.2.fid == vp.fid)
+                .map(|r| r.2.clone())
+        })
+        .ok_or_else(|| Error::MissingFile {
+            path: db.value_dir.join(crate::vfs::vlog_file_name(vp.fid)),
+        })?;
     Ok(Bytes::from(file.read(&vp)?.value))
 }
 
 fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
-    let value =
-        if v.meta & BIT_VALUE_POINTER != 0 { resolve(db, v.meta, v.value)? } else { Bytes::copy_from_slice(v.value) };
+    let value = if v.meta & BIT_VALUE_POINTER != 0 {
+        resolve(db, v.meta, v.value)?
+    } else {
+        Bytes::copy_from_slice(v.value)
+    };
     Ok(Item {
         key: Bytes::copy_from_slice(user_key(key)),
         version: version(key),
@@ -127,7 +142,10 @@ pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<Fo
             }
         }
     }
-    if let Some(hit) = view.tree.get_newer_than(&probe, best.as_ref().map(|b| b.version))? {
+    if let Some(hit) = view
+        .tree
+        .get_newer_than(&probe, best.as_ref().map(|b| b.version))?
+    {
         best = Some(hit);
     }
     Ok(best)
@@ -142,7 +160,11 @@ pub(crate) fn get(db: &DbInner, key: &[u8], read_ts: u64) -> Result<Option<Item>
     if is_deleted_or_expired(f.meta, f.expires_at, now_secs()) {
         return Ok(None);
     }
-    let value = if f.meta & BIT_VALUE_POINTER != 0 { resolve(db, f.meta, &f.value)? } else { f.value };
+    let value = if f.meta & BIT_VALUE_POINTER != 0 {
+        resolve(db, f.meta, &f.value)?
+    } else {
+        f.value
+    };
     Ok(Some(Item {
         key: Bytes::copy_from_slice(key),
         version: f.version,
@@ -185,15 +207,25 @@ type Sources = MergeIterator<Box<dyn KvIterator + Send>>;
 /// `item`, `next`) and a Rust [`Iterator`] of `Result<Item>`.
 pub struct DbIterator {
     db: Arc<DbInner>,
+    /// Registered as a reader while alive (keeps retired value logs readable).
+    reader_seq: u64,
     _view: Arc<View>,
     it: VisibleIterator<Sources>,
     reads: Option<Arc<parking_lot::Mutex<Vec<u64>>>>,
     started: bool,
 }
 
+impl Drop for DbIterator {
+    fn drop(&mut self) {
+        self.db.oracle.end_reader(self.reader_seq);
+    }
+}
+
 impl std::fmt::Debug for DbIterator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DbIterator").field("valid", &self.it.valid()).finish()
+        f.debug_struct("DbIterator")
+            .field("valid", &self.it.valid())
+            .finish()
     }
 }
 
@@ -213,7 +245,12 @@ impl DbIterator {
                 .map(|w| {
                     (
                         key_with_version(&w.key, read_ts),
-                        OwnedValue { meta: w.meta, user_meta: w.user_meta, expires_at: w.expires_at, value: w.value.to_vec() },
+                        OwnedValue {
+                            meta: w.meta,
+                            user_meta: w.user_meta,
+                            expires_at: w.expires_at,
+                            value: w.value.to_vec(),
+                        },
                     )
                 })
                 .collect();
@@ -223,8 +260,22 @@ impl DbIterator {
             sources.push(Box::new(MemtableIterator::new(mt.clone())));
         }
         sources.extend(view.tree.iterators());
-        let it = VisibleIterator::new(MergeIterator::new(sources), read_ts, opts.all_versions, &opts.prefix, now_secs());
-        Ok(DbIterator { db, _view: view, it, reads, started: false })
+        let it = VisibleIterator::new(
+            MergeIterator::new(sources),
+            read_ts,
+            opts.all_versions,
+            &opts.prefix,
+            now_secs(),
+        );
+        let reader_seq = db.oracle.begin_reader();
+        Ok(DbIterator {
+            db,
+            reader_seq,
+            _view: view,
+            it,
+            reads,
+            started: false,
+        })
     }
 
     /// Positions at the first key (of the prefix).

@@ -16,13 +16,13 @@
 
 use super::{DbInner, View, WriteRequest, WriterMsg};
 use crate::error::{Error, Result};
-use crate::format::key::append_key_with_version;
 use crate::format::entry::{EntryRef, encode_entry};
+use crate::format::key::append_key_with_version;
 use crate::format::meta::{BIT_TXN, BIT_VALUE_POINTER};
 use crate::format::{VALUE_POINTER_LEN, ValuePointer};
-use crate::vlog::VlogFile;
 use crate::memtable::{MemValue, Memtable};
 use crate::vfs::mem_file_name;
+use crate::vlog::VlogFile;
 use crate::wal::{LogWriter, TxnEntry, encode_txn};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -35,6 +35,17 @@ const MAX_BATCH: usize = 1000;
 pub(crate) struct WriterExit {
     pub wal: Option<LogWriter>,
     pub memtable: Arc<Memtable>,
+}
+
+/// Where one entry of a request went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The value is stored inline.
+    Inline,
+    /// The value went to the value log.
+    Ptr(ValuePointer),
+    /// A GC rewrite whose key has a newer version: not written.
+    Skip,
 }
 
 pub(crate) struct Writer {
@@ -50,8 +61,8 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     /// Encoded value-log bytes of the current segment.
     vbuf: Vec<u8>,
-    /// Value pointers of the batch's requests (by request, by entry).
-    vptrs: Vec<Vec<Option<ValuePointer>>>,
+    /// Where each entry of the batch's requests goes (by request, by entry).
+    vptrs: Vec<Vec<Slot>>,
     key_buf: Vec<u8>,
 }
 
@@ -92,6 +103,16 @@ impl Writer {
         Ok(())
     }
 
+    /// Starts a new value-log file if the active one holds any entry.
+    pub fn rotate_vlog(&mut self) -> Result<()> {
+        let Some(v) = &self.vlog else { return Ok(()) };
+        if v.offset() <= crate::format::LOG_HEADER_LEN as u64 {
+            return Ok(());
+        }
+        let next = v.fid() + 1;
+        self.start_vlog(next)
+    }
+
     fn vlog_is_full(&self) -> bool {
         let Some(v) = &self.vlog else { return false };
         let used = v.offset() + self.vbuf.len() as u64;
@@ -128,7 +149,10 @@ impl Writer {
             // Tables flushed at close may point here: make it durable.
             let _ = v.sync();
         }
-        WriterExit { wal: self.wal, memtable: self.memtable }
+        WriterExit {
+            wal: self.wal,
+            memtable: self.memtable,
+        }
     }
 
     /// Starts an empty memtable and WAL, retiring the current ones without
@@ -196,18 +220,31 @@ impl Writer {
     }
 
     /// Encodes one request: large values into the value-log buffer (transaction
-    /// bits clear, as Badger writes them), then the framed WAL entries, with a
-    /// pointer in place of each large value.
+    /// bits clear, as Badger writes them), then the WAL entries, with a
+    /// pointer in place of each large value. A commit is framed as a
+    /// transaction; a GC rewrite is written as stand-alone entries at their
+    /// own versions, skipping keys that have a newer version by now.
     fn encode_request(&mut self, req: &WriteRequest) {
         let threshold = self.db.opts.value_threshold;
-        let mut ptrs: Vec<Option<ValuePointer>> = Vec::with_capacity(req.entries.len());
-        let mut encoded_ptrs: Vec<[u8; VALUE_POINTER_LEN]> = Vec::new();
-        for w in &req.entries {
+        let mut slots: Vec<Slot> = Vec::with_capacity(req.entries.len());
+        let view = req.rewrite.as_ref().map(|_| self.db.view());
+        for (i, w) in req.entries.iter().enumerate() {
+            let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i]);
+            if let Some(view) = &view {
+                let newer = super::read::get_raw(view, &w.key, u64::MAX)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|f| f.version > version);
+                if newer {
+                    slots.push(Slot::Skip);
+                    continue;
+                }
+            }
             match &self.vlog {
                 Some(v) if w.value.len() as u64 >= threshold => {
                     let offset = v.offset() + self.vbuf.len() as u64;
                     self.key_buf.clear();
-                    append_key_with_version(&mut self.key_buf, &w.key, req.ts);
+                    append_key_with_version(&mut self.key_buf, &w.key, version);
                     let len = encode_entry(
                         &mut self.vbuf,
                         &EntryRef {
@@ -218,23 +255,36 @@ impl Writer {
                             value: &w.value,
                         },
                     );
-                    let vp = ValuePointer { fid: v.fid(), len: len as u32, offset: offset as u32 };
-                    encoded_ptrs.push(vp.encode());
-                    ptrs.push(Some(vp));
+                    slots.push(Slot::Ptr(ValuePointer {
+                        fid: v.fid(),
+                        len: len as u32,
+                        offset: offset as u32,
+                    }));
                 }
-                _ => ptrs.push(None),
+                _ => slots.push(Slot::Inline),
             }
         }
         if self.wal.is_some() {
-            let mut next_ptr = encoded_ptrs.iter();
+            let ptrs: Vec<Option<[u8; VALUE_POINTER_LEN]>> = slots
+                .iter()
+                .map(|s| {
+                    if let Slot::Ptr(vp) = s {
+                        Some(vp.encode())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let entries: Vec<TxnEntry<'_>> = req
                 .entries
                 .iter()
+                .zip(&slots)
                 .zip(&ptrs)
-                .map(|(w, p)| match p {
-                    Some(_) => TxnEntry {
+                .filter(|((_, s), _)| **s != Slot::Skip)
+                .map(|((w, _), p)| match p {
+                    Some(b) => TxnEntry {
                         key: &w.key,
-                        value: next_ptr.next().map_or(&[][..], |b| &b[..]),
+                        value: &b[..],
                         meta: w.meta | BIT_VALUE_POINTER,
                         user_meta: w.user_meta,
                         expires_at: w.expires_at,
@@ -248,9 +298,32 @@ impl Writer {
                     },
                 })
                 .collect();
-            encode_txn(&mut self.buf, &mut self.key_buf, req.ts, &entries);
+            match &req.rewrite {
+                None => encode_txn(&mut self.buf, &mut self.key_buf, req.ts, &entries),
+                Some(versions) => {
+                    let kept = versions
+                        .iter()
+                        .zip(&slots)
+                        .filter(|(_, s)| **s != Slot::Skip)
+                        .map(|(v, _)| *v);
+                    for (e, version) in entries.iter().zip(kept) {
+                        self.key_buf.clear();
+                        append_key_with_version(&mut self.key_buf, e.key, version);
+                        encode_entry(
+                            &mut self.buf,
+                            &EntryRef {
+                                meta: e.meta,
+                                user_meta: e.user_meta,
+                                expires_at: e.expires_at,
+                                key: &self.key_buf,
+                                value: e.value,
+                            },
+                        );
+                    }
+                }
+            }
         }
-        self.vptrs.push(ptrs);
+        self.vptrs.push(slots);
     }
 
     fn is_full(&self) -> bool {
@@ -269,9 +342,16 @@ impl Writer {
             && !self.vbuf.is_empty()
         {
             v.append(&self.vbuf)?;
-            let entries = self.vptrs[first..first + reqs.len()].iter().flatten().flatten().count();
+            let entries = self.vptrs[first..first + reqs.len()]
+                .iter()
+                .flatten()
+                .filter(|s| matches!(s, Slot::Ptr(_)))
+                .count();
             self.vlog_entries += entries as u32;
-            self.db.counters.bytes_written.fetch_add(self.vbuf.len() as u64, Ordering::Relaxed);
+            self.db
+                .counters
+                .bytes_written
+                .fetch_add(self.vbuf.len() as u64, Ordering::Relaxed);
             self.vbuf.clear();
             if self.db.opts.sync_writes {
                 v.sync()?;
@@ -285,29 +365,59 @@ impl Writer {
         }
         if let Some(wal) = &mut self.wal {
             wal.append(&self.buf)?;
-            self.db.counters.bytes_written.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+            self.db
+                .counters
+                .bytes_written
+                .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
             self.buf.clear();
             if self.db.opts.sync_writes {
                 wal.sync()?;
             }
         }
-        let user_bytes: usize = reqs.iter().flat_map(|r| &r.entries).map(|w| w.key.len() + w.value.len()).sum();
-        self.db.counters.user_bytes.fetch_add(user_bytes as u64, Ordering::Relaxed);
-        for (req, ptrs) in reqs.iter().zip(&self.vptrs[first..first + reqs.len()]) {
-            for (w, p) in req.entries.iter().zip(ptrs) {
+        let user_bytes: usize = reqs
+            .iter()
+            .flat_map(|r| &r.entries)
+            .map(|w| w.key.len() + w.value.len())
+            .sum();
+        self.db
+            .counters
+            .user_bytes
+            .fetch_add(user_bytes as u64, Ordering::Relaxed);
+        for (req, slots) in reqs.iter().zip(&self.vptrs[first..first + reqs.len()]) {
+            // Commits carry the transaction bit into the tree, as Badger's do;
+            // GC rewrites are stand-alone entries.
+            let txn_bit = if req.rewrite.is_some() { 0 } else { BIT_TXN };
+            for (i, (w, slot)) in req.entries.iter().zip(slots).enumerate() {
+                let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i]);
                 self.key_buf.clear();
-                append_key_with_version(&mut self.key_buf, &w.key, req.ts);
-                let (meta, value) = match p {
-                    Some(vp) => (w.meta | BIT_TXN | BIT_VALUE_POINTER, bytes::Bytes::copy_from_slice(&vp.encode())),
-                    None => (w.meta | BIT_TXN, w.value.clone()),
+                append_key_with_version(&mut self.key_buf, &w.key, version);
+                let (meta, value) = match slot {
+                    Slot::Skip => continue,
+                    Slot::Ptr(vp) => (
+                        w.meta | txn_bit | BIT_VALUE_POINTER,
+                        bytes::Bytes::copy_from_slice(&vp.encode()),
+                    ),
+                    Slot::Inline => (w.meta | txn_bit, w.value.clone()),
                 };
-                self.memtable.put(&self.key_buf, MemValue { meta, user_meta: w.user_meta, expires_at: w.expires_at, value });
+                self.memtable.put(
+                    &self.key_buf,
+                    MemValue {
+                        meta,
+                        user_meta: w.user_meta,
+                        expires_at: w.expires_at,
+                        value,
+                    },
+                );
             }
         }
-        if let Some(last) = reqs.last() {
+        if let Some(last) = reqs.iter().rev().find(|r| r.rewrite.is_none()) {
             self.db.oracle.set_applied(last.ts);
         }
-        self.db.counters.commits.fetch_add(reqs.len() as u64, Ordering::Relaxed);
+        let commits = reqs.iter().filter(|r| r.rewrite.is_none()).count();
+        self.db
+            .counters
+            .commits
+            .fetch_add(commits as u64, Ordering::Relaxed);
         for req in reqs {
             let _ = req.done.send(Ok(()));
         }
@@ -366,8 +476,14 @@ impl Writer {
         }
         let waited = started.elapsed();
         if waited > Duration::from_micros(100) {
-            self.db.counters.stall_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
-            self.db.counters.max_stall_nanos.fetch_max(waited.as_nanos() as u64, Ordering::Relaxed);
+            self.db
+                .counters
+                .stall_nanos
+                .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+            self.db
+                .counters
+                .max_stall_nanos
+                .fetch_max(waited.as_nanos() as u64, Ordering::Relaxed);
         }
         Ok(())
     }

@@ -77,7 +77,9 @@ pub fn compare_split_key(a: &[u8], b: &[u8], key: &[u8]) -> Ordering {
     // User keys: the common length first, piece by piece.
     let common = ul.min(kl);
     let in_a = a.len().min(common);
-    let ord = a[..in_a].cmp(&key[..in_a]).then_with(|| b[..common - in_a].cmp(&key[in_a..common]));
+    let ord = a[..in_a]
+        .cmp(&key[..in_a])
+        .then_with(|| b[..common - in_a].cmp(&key[in_a..common]));
     if ord != Ordering::Equal {
         return ord;
     }
@@ -129,7 +131,11 @@ mod tests {
         for e in &keys {
             for cut in 0..=e.len() {
                 for k in &keys {
-                    assert_eq!(compare_split_key(&e[..cut], &e[cut..], k), compare_keys(e, k), "{e:?} at {cut} vs {k:?}");
+                    assert_eq!(
+                        compare_split_key(&e[..cut], &e[cut..], k),
+                        compare_keys(e, k),
+                        "{e:?} at {cut} vs {k:?}"
+                    );
                 }
             }
         }

@@ -522,9 +522,17 @@ mod tests {
     fn regression_vtable_written_after_buffer_growth() {
         for n in 1..300u32 {
             let blocks = (0..n)
-                .map(|i| BlockHandle { base_key: vec![7; (i % 5) as usize], offset: i * 10, len: if i % 7 == 0 { 0 } else { 10 } })
+                .map(|i| BlockHandle {
+                    base_key: vec![7; (i % 5) as usize],
+                    offset: i * 10,
+                    len: if i % 7 == 0 { 0 } else { 10 },
+                })
                 .collect();
-            let idx = TableIndex { blocks, on_disk_size: 1, ..TableIndex::default() };
+            let idx = TableIndex {
+                blocks,
+                on_disk_size: 1,
+                ..TableIndex::default()
+            };
             let enc = idx.encode();
             assert!(TableIndex::decode(&enc).is_ok(), "{n} blocks");
         }

@@ -24,7 +24,11 @@ pub struct MergeIterator<I: KvIterator> {
 impl<I: KvIterator> MergeIterator<I> {
     /// A merge over `sources`, newest first. Call a seek before reading.
     pub fn new(sources: Vec<I>) -> Self {
-        MergeIterator { sources, heap: Vec::new(), key: Vec::new() }
+        MergeIterator {
+            sources,
+            heap: Vec::new(),
+            key: Vec::new(),
+        }
     }
 
     fn less(&self, a: usize, b: usize) -> bool {
@@ -55,7 +59,9 @@ impl<I: KvIterator> MergeIterator<I> {
     }
 
     fn rebuild(&mut self) {
-        self.heap = (0..self.sources.len()).filter(|&i| self.sources[i].valid()).collect();
+        self.heap = (0..self.sources.len())
+            .filter(|&i| self.sources[i].valid())
+            .collect();
         for i in (0..self.heap.len() / 2).rev() {
             self.sift_down(i);
         }
@@ -95,7 +101,9 @@ impl<I: KvIterator> KvIterator for MergeIterator<I> {
     }
 
     fn next(&mut self) -> Result<()> {
-        let Some(&top) = self.heap.first() else { return Ok(()) };
+        let Some(&top) = self.heap.first() else {
+            return Ok(());
+        };
         self.key.clear();
         self.key.extend_from_slice(self.sources[top].key());
         self.advance_top()?;
@@ -140,7 +148,10 @@ mod tests {
                 .map(|(k, v, val)| {
                     (
                         key_with_version(k.as_bytes(), *v),
-                        OwnedValue { value: val.as_bytes().to_vec(), ..Default::default() },
+                        OwnedValue {
+                            value: val.as_bytes().to_vec(),
+                            ..Default::default()
+                        },
                     )
                 })
                 .collect(),

@@ -43,7 +43,11 @@ impl<I: KvIterator> VisibleIterator<I> {
 
     /// Positions at the first visible entry with user key ≥ `key` (and the prefix).
     pub fn seek(&mut self, key: &[u8]) -> Result<()> {
-        let start = if key < self.prefix.as_slice() { self.prefix.clone() } else { key.to_vec() };
+        let start = if key < self.prefix.as_slice() {
+            self.prefix.clone()
+        } else {
+            key.to_vec()
+        };
         self.inner.seek(&key_with_version(&start, self.read_ts))?;
         self.has_last = false;
         self.done = false;

@@ -45,12 +45,17 @@ pub struct CompactStatus {
 impl CompactStatus {
     /// Status for `n` levels.
     pub fn new(n: usize) -> Self {
-        CompactStatus { levels: vec![LevelStatus::default(); n], tables: HashSet::new() }
+        CompactStatus {
+            levels: vec![LevelStatus::default(); n],
+            tables: HashSet::new(),
+        }
     }
 
     /// Whether `range` overlaps a range in flight on `level`.
     pub fn overlaps(&self, level: usize, range: &KeyRange) -> bool {
-        self.levels.get(level).is_some_and(|l| l.ranges.iter().any(|r| r.overlaps(range)))
+        self.levels
+            .get(level)
+            .is_some_and(|l| l.ranges.iter().any(|r| r.overlaps(range)))
     }
 
     /// Whether the table is taking part in a compaction.
@@ -112,11 +117,21 @@ mod tests {
     use crate::format::key_with_version;
 
     fn range(a: &str, b: &str) -> KeyRange {
-        KeyRange::of_keys(&key_with_version(a.as_bytes(), 1), &key_with_version(b.as_bytes(), 1))
+        KeyRange::of_keys(
+            &key_with_version(a.as_bytes(), 1),
+            &key_with_version(b.as_bytes(), 1),
+        )
     }
 
     fn claim(l: usize, a: &str, b: &str, tables: &[u64]) -> Claim {
-        Claim { this_level: l, next_level: l + 1, this_range: range(a, b), next_range: range(a, b), this_size: 10, tables: tables.to_vec() }
+        Claim {
+            this_level: l,
+            next_level: l + 1,
+            this_range: range(a, b),
+            next_range: range(a, b),
+            this_size: 10,
+            tables: tables.to_vec(),
+        }
     }
 
     #[test]
@@ -126,7 +141,10 @@ mod tests {
         assert!(s.try_claim(&c1));
         assert_eq!(s.compacting_size(1), 10);
         assert!(!s.try_claim(&claim(1, "e", "g", &[3])), "same level, overlapping");
-        assert!(!s.try_claim(&claim(2, "b", "c", &[4])), "its source range is c1's target range");
+        assert!(
+            !s.try_claim(&claim(2, "b", "c", &[4])),
+            "its source range is c1's target range"
+        );
         assert!(s.try_claim(&claim(1, "h", "k", &[5])));
         assert!(!s.try_claim(&claim(3, "x", "y", &[2])), "table 2 is busy");
         s.release(&c1);

@@ -17,7 +17,9 @@
 
 use super::key_range::KeyRange;
 use crate::error::Result;
-use crate::format::meta::{BIT_DISCARD_EARLIER_VERSIONS, BIT_MERGE_ENTRY, BIT_VALUE_POINTER, is_deleted_or_expired};
+use crate::format::meta::{
+    BIT_DISCARD_EARLIER_VERSIONS, BIT_MERGE_ENTRY, BIT_VALUE_POINTER, is_deleted_or_expired,
+};
 use crate::format::{ValuePointer, ValueStruct, compare_keys, user_key, version};
 use crate::iterator::KvIterator;
 use crate::table::{BuilderOptions, TableBuilder};
@@ -125,7 +127,8 @@ pub fn compact_range(
             let expired = is_deleted_or_expired(v.meta, v.expires_at, gc.now);
             if version(key) <= gc.discard_ts && v.meta & BIT_MERGE_ENTRY == 0 {
                 num_versions += 1;
-                let last_valid = v.meta & BIT_DISCARD_EARLIER_VERSIONS != 0 || num_versions == gc.num_versions_to_keep;
+                let last_valid =
+                    v.meta & BIT_DISCARD_EARLIER_VERSIONS != 0 || num_versions == gc.num_versions_to_keep;
                 if expired || last_valid {
                     skip_key.clear();
                     skip_key.extend_from_slice(key);
@@ -169,7 +172,14 @@ mod tests {
             items
                 .iter()
                 .map(|&(k, v, meta, val)| {
-                    (key_with_version(k.as_bytes(), v), OwnedValue { meta, value: val.as_bytes().to_vec(), ..Default::default() })
+                    (
+                        key_with_version(k.as_bytes(), v),
+                        OwnedValue {
+                            meta,
+                            value: val.as_bytes().to_vec(),
+                            ..Default::default()
+                        },
+                    )
                 })
                 .collect(),
         )
@@ -177,21 +187,36 @@ mod tests {
 
     fn run(it: &mut VecIterator, gc: &GcParams) -> (Vec<(String, u64)>, GcStats) {
         let mut out = Vec::new();
-        let stats = compact_range(it, &KeyRange::default(), gc, BuilderOptions::default(), &|_| false, &mut |b| {
-            let bytes = b.finish();
-            let f = std::sync::Arc::new(MemFile(bytes));
-            let t = crate::table::Table::open(
-                f,
-                crate::table::TableOptions { id: 1, compression: crate::format::CompressionType::Snappy, key_id: 0, verify_blocks: true },
-            )?;
-            let mut ti = crate::table::TableIterator::new(&t);
-            ti.seek_to_first()?;
-            while ti.valid() {
-                out.push((String::from_utf8(user_key(ti.key()).to_vec()).unwrap(), version(ti.key())));
-                ti.next()?;
-            }
-            Ok(())
-        })
+        let stats = compact_range(
+            it,
+            &KeyRange::default(),
+            gc,
+            BuilderOptions::default(),
+            &|_| false,
+            &mut |b| {
+                let bytes = b.finish();
+                let f = std::sync::Arc::new(MemFile(bytes));
+                let t = crate::table::Table::open(
+                    f,
+                    crate::table::TableOptions {
+                        id: 1,
+                        compression: crate::format::CompressionType::Snappy,
+                        key_id: 0,
+                        verify_blocks: true,
+                    },
+                )?;
+                let mut ti = crate::table::TableIterator::new(&t);
+                ti.seek_to_first()?;
+                while ti.valid() {
+                    out.push((
+                        String::from_utf8(user_key(ti.key()).to_vec()).unwrap(),
+                        version(ti.key()),
+                    ));
+                    ti.next()?;
+                }
+                Ok(())
+            },
+        )
         .unwrap();
         (out, stats)
     }
@@ -214,7 +239,13 @@ mod tests {
     }
 
     fn gc(discard_ts: u64, keep: u32, has_overlap: bool) -> GcParams {
-        GcParams { discard_ts, num_versions_to_keep: keep, has_overlap, drop_prefixes: vec![], now: 1000 }
+        GcParams {
+            discard_ts,
+            num_versions_to_keep: keep,
+            has_overlap,
+            drop_prefixes: vec![],
+            now: 1000,
+        }
     }
 
     #[test]
@@ -227,32 +258,74 @@ mod tests {
 
     #[test]
     fn keeps_num_versions_at_or_below_discard_ts() {
-        let mut it = entries(&[("a", 5, 0, "5"), ("a", 4, 0, "4"), ("a", 3, 0, "3"), ("b", 1, 0, "1")]);
-        assert_eq!(run(&mut it.clone(), &gc(10, 1, false)).0, vec![("a".into(), 5), ("b".into(), 1)]);
-        assert_eq!(run(&mut it.clone(), &gc(10, 2, false)).0, vec![("a".into(), 5), ("a".into(), 4), ("b".into(), 1)]);
+        let mut it = entries(&[
+            ("a", 5, 0, "5"),
+            ("a", 4, 0, "4"),
+            ("a", 3, 0, "3"),
+            ("b", 1, 0, "1"),
+        ]);
+        assert_eq!(
+            run(&mut it.clone(), &gc(10, 1, false)).0,
+            vec![("a".into(), 5), ("b".into(), 1)]
+        );
+        assert_eq!(
+            run(&mut it.clone(), &gc(10, 2, false)).0,
+            vec![("a".into(), 5), ("a".into(), 4), ("b".into(), 1)]
+        );
         // Only versions ≤ 4 count: 5 kept, then 4 is the first (and last) kept.
-        assert_eq!(run(&mut it, &gc(4, 1, false)).0, vec![("a".into(), 5), ("a".into(), 4), ("b".into(), 1)]);
+        assert_eq!(
+            run(&mut it, &gc(4, 1, false)).0,
+            vec![("a".into(), 5), ("a".into(), 4), ("b".into(), 1)]
+        );
     }
 
     #[test]
     fn tombstones_drop_only_without_lower_overlap() {
         let mut it = entries(&[("a", 5, BIT_DELETE, ""), ("a", 4, 0, "4"), ("b", 1, 0, "1")]);
         assert_eq!(run(&mut it.clone(), &gc(10, 1, false)).0, vec![("b".into(), 1)]);
-        assert_eq!(run(&mut it, &gc(10, 1, true)).0, vec![("a".into(), 5), ("b".into(), 1)]);
+        assert_eq!(
+            run(&mut it, &gc(10, 1, true)).0,
+            vec![("a".into(), 5), ("b".into(), 1)]
+        );
     }
 
     #[test]
     fn discard_earlier_versions_bit_stops_the_history() {
-        let mut it = entries(&[("a", 5, 0, "5"), ("a", 4, BIT_DISCARD_EARLIER_VERSIONS, "4"), ("a", 3, 0, "3")]);
-        assert_eq!(run(&mut it, &gc(10, 5, false)).0, vec![("a".into(), 5), ("a".into(), 4)]);
+        let mut it = entries(&[
+            ("a", 5, 0, "5"),
+            ("a", 4, BIT_DISCARD_EARLIER_VERSIONS, "4"),
+            ("a", 3, 0, "3"),
+        ]);
+        assert_eq!(
+            run(&mut it, &gc(10, 5, false)).0,
+            vec![("a".into(), 5), ("a".into(), 4)]
+        );
     }
 
     #[test]
     fn dropped_value_pointers_feed_discard_stats() {
-        let vp = ValuePointer { fid: 7, len: 300, offset: 20 }.encode();
+        let vp = ValuePointer {
+            fid: 7,
+            len: 300,
+            offset: 20,
+        }
+        .encode();
         let items = vec![
-            (key_with_version(b"a", 2), OwnedValue { value: b"new".to_vec(), ..Default::default() }),
-            (key_with_version(b"a", 1), OwnedValue { meta: BIT_VALUE_POINTER, value: vp.to_vec(), ..Default::default() }),
+            (
+                key_with_version(b"a", 2),
+                OwnedValue {
+                    value: b"new".to_vec(),
+                    ..Default::default()
+                },
+            ),
+            (
+                key_with_version(b"a", 1),
+                OwnedValue {
+                    meta: BIT_VALUE_POINTER,
+                    value: vp.to_vec(),
+                    ..Default::default()
+                },
+            ),
         ];
         let mut it = VecIterator::new(items);
         let (out, s) = run(&mut it, &gc(10, 1, false));

@@ -26,7 +26,10 @@ pub struct KeyRange {
 impl KeyRange {
     /// The infinite range.
     pub fn infinite() -> Self {
-        KeyRange { inf: true, ..KeyRange::default() }
+        KeyRange {
+            inf: true,
+            ..KeyRange::default()
+        }
     }
 
     /// The range of user keys `smallest..=biggest` (internal keys given).
@@ -40,7 +43,9 @@ impl KeyRange {
 
     /// The range spanning `tables` (empty for none).
     pub fn of_tables(tables: &[Arc<Table>]) -> Self {
-        let Some(first) = tables.first() else { return KeyRange::default() };
+        let Some(first) = tables.first() else {
+            return KeyRange::default();
+        };
         let mut smallest = first.smallest();
         let mut biggest = first.biggest();
         for t in &tables[1..] {
@@ -110,12 +115,18 @@ mod tests {
     use super::*;
 
     fn r(a: &str, b: &str) -> KeyRange {
-        KeyRange::of_keys(&key_with_version(a.as_bytes(), 5), &key_with_version(b.as_bytes(), 5))
+        KeyRange::of_keys(
+            &key_with_version(a.as_bytes(), 5),
+            &key_with_version(b.as_bytes(), 5),
+        )
     }
 
     #[test]
     fn overlap_rules() {
-        assert!(r("a", "c").overlaps(&r("c", "d")), "a shared boundary key overlaps");
+        assert!(
+            r("a", "c").overlaps(&r("c", "d")),
+            "a shared boundary key overlaps"
+        );
         assert!(!r("a", "b").overlaps(&r("c", "d")));
         assert!(r("b", "c").overlaps(&r("a", "z")));
         assert!(KeyRange::default().overlaps(&r("a", "b")));

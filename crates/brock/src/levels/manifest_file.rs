@@ -60,7 +60,11 @@ pub struct ManifestFile {
 impl ManifestFile {
     /// Opens `dir/MANIFEST` for appending, creating it if absent. A torn tail
     /// is cut off (and synced) first. Returns the file and the replay.
-    pub fn open_or_create(vfs: Arc<dyn Vfs>, dir: &Path, external_magic: u16) -> Result<(Self, ManifestReplay)> {
+    pub fn open_or_create(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        external_magic: u16,
+    ) -> Result<(Self, ManifestReplay)> {
         let path = dir.join(MANIFEST_FILE);
         if !vfs.exists(&path) {
             let state = Manifest::default();
@@ -139,7 +143,12 @@ impl ManifestFile {
 
 /// Writes `MANIFEST-REWRITE` holding a snapshot of `state`, syncs it, renames
 /// it over `MANIFEST`, syncs the directory, and reopens it for appending.
-fn write_snapshot(vfs: &dyn Vfs, dir: &Path, external_magic: u16, state: &Manifest) -> Result<Box<dyn WritableFile>> {
+fn write_snapshot(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    external_magic: u16,
+    state: &Manifest,
+) -> Result<Box<dyn WritableFile>> {
     let tmp = dir.join(MANIFEST_REWRITE_FILE);
     let path = dir.join(MANIFEST_FILE);
     let mut buf = ManifestHeader::new(external_magic).encode().to_vec();
@@ -177,12 +186,18 @@ mod tests {
         let (m, v, d) = setup();
         let (mut mf, replay) = ManifestFile::open_or_create(v, &d, 0).unwrap();
         assert!(replay.manifest.tables.is_empty());
-        assert_eq!(m.contents(&d.join(MANIFEST_FILE)).unwrap(), b"Bdgr\0\0\0\x08\0\0\0\0\0\0\0\0");
-        mf.add_changes(vec![create_change(1, 0, 0, CompressionType::Snappy)]).unwrap();
+        assert_eq!(
+            m.contents(&d.join(MANIFEST_FILE)).unwrap(),
+            b"Bdgr\0\0\0\x08\0\0\0\0\0\0\0\0"
+        );
+        mf.add_changes(vec![create_change(1, 0, 0, CompressionType::Snappy)])
+            .unwrap();
         // Exactly the 30 bytes of the Go-written `clean/MANIFEST` fixture.
         let mut want = b"Bdgr\0\0\0\x08\0\0\0\0\0\0\0\0".to_vec();
         want.extend_from_slice(&[0, 0, 0, 6]);
-        want.extend_from_slice(&crate::format::checksum::crc32c(&[0x0a, 0x04, 0x08, 0x01, 0x30, 0x01]).to_be_bytes());
+        want.extend_from_slice(
+            &crate::format::checksum::crc32c(&[0x0a, 0x04, 0x08, 0x01, 0x30, 0x01]).to_be_bytes(),
+        );
         want.extend_from_slice(&[0x0a, 0x04, 0x08, 0x01, 0x30, 0x01]);
         assert_eq!(m.contents(&d.join(MANIFEST_FILE)).unwrap(), want);
         // Synced: it survives power loss.
@@ -194,7 +209,8 @@ mod tests {
     fn torn_tail_is_cut_and_state_survives_reopen() {
         let (m, v, d) = setup();
         let (mut mf, _) = ManifestFile::open_or_create(v.clone(), &d, 0).unwrap();
-        mf.add_changes(vec![create_change(1, 0, 0, CompressionType::Snappy)]).unwrap();
+        mf.add_changes(vec![create_change(1, 0, 0, CompressionType::Snappy)])
+            .unwrap();
         let good = m.contents(&d.join(MANIFEST_FILE)).unwrap();
         let mut torn = good.clone();
         torn.extend_from_slice(&[0, 0, 0, 9, 1, 2]);
@@ -211,7 +227,8 @@ mod tests {
         let (m, v, d) = setup();
         let (mut mf, _) = ManifestFile::open_or_create(v.clone(), &d, 0).unwrap();
         for id in 1..=10_050u64 {
-            mf.add_changes(vec![create_change(id, 1, 0, CompressionType::None)]).unwrap();
+            mf.add_changes(vec![create_change(id, 1, 0, CompressionType::None)])
+                .unwrap();
             if id > 3 {
                 mf.add_changes(vec![delete_change(id - 3)]).unwrap();
             }
@@ -220,7 +237,10 @@ mod tests {
         assert!(size < 100_000, "rewritten, not {size} bytes");
         drop(mf);
         let (mf, _) = ManifestFile::open_or_create(v, &d, 0).unwrap();
-        assert_eq!(mf.state().tables.keys().copied().collect::<Vec<_>>(), vec![10_048, 10_049, 10_050]);
+        assert_eq!(
+            mf.state().tables.keys().copied().collect::<Vec<_>>(),
+            vec![10_048, 10_049, 10_050]
+        );
         assert!(!m.exists(&d.join(MANIFEST_REWRITE_FILE)));
     }
 }

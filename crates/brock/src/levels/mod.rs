@@ -10,5 +10,5 @@ pub mod sim;
 pub mod tree;
 
 pub use manifest::{Manifest, ManifestReplay, TableManifest, replay_manifest};
-pub use tree::Tree;
 pub use manifest_file::{ManifestFile, create_change, delete_change};
+pub use tree::Tree;

@@ -105,7 +105,12 @@ pub fn level_targets(levels: &[LevelState], o: &PolicyOptions) -> Targets {
         };
     }
     // Push the base level down through empty levels.
-    for (i, l) in levels.iter().enumerate().take(n.saturating_sub(1)).skip(t.base_level + 1) {
+    for (i, l) in levels
+        .iter()
+        .enumerate()
+        .take(n.saturating_sub(1))
+        .skip(t.base_level + 1)
+    {
         if l.size > 0 {
             break;
         }
@@ -148,22 +153,38 @@ pub fn pick_compact_levels(levels: &[LevelState], t: &Targets, o: &PolicyOptions
     }
     let mut prios: Vec<Priority> = Vec::with_capacity(n);
     let l0 = levels[0].tables as f64 / o.num_level_zero_tables.max(1) as f64;
-    prios.push(Priority { level: 0, score: l0, adjusted: l0 });
+    prios.push(Priority {
+        level: 0,
+        score: l0,
+        adjusted: l0,
+    });
     for (i, l) in levels.iter().enumerate().skip(1) {
         let size = l.size.saturating_sub(l.compacting_size);
         let score = size as f64 / t.target_size[i].max(1) as f64;
-        prios.push(Priority { level: i, score, adjusted: score });
+        prios.push(Priority {
+            level: i,
+            score,
+            adjusted: score,
+        });
     }
     let mut prev = 0;
     for level in t.base_level..n {
         if prios[prev].adjusted >= 1.0 {
             const MIN_SCORE: f64 = 0.01;
-            let divisor = if prios[level].score >= MIN_SCORE { prios[level].adjusted } else { MIN_SCORE };
+            let divisor = if prios[level].score >= MIN_SCORE {
+                prios[level].adjusted
+            } else {
+                MIN_SCORE
+            };
             prios[prev].adjusted /= divisor;
         }
         prev = level;
     }
-    let mut out: Vec<Priority> = prios[..n - 1].iter().copied().filter(|p| p.score >= 1.0).collect();
+    let mut out: Vec<Priority> = prios[..n - 1]
+        .iter()
+        .copied()
+        .filter(|p| p.score >= 1.0)
+        .collect();
     out.sort_by(|a, b| b.adjusted.total_cmp(&a.adjusted));
     out
 }
@@ -186,15 +207,28 @@ mod tests {
     }
 
     fn levels(sizes: &[u64]) -> Vec<LevelState> {
-        sizes.iter().map(|&s| LevelState { tables: (s / (2 * MB)) as usize, size: s, compacting_size: 0 }).collect()
+        sizes
+            .iter()
+            .map(|&s| LevelState {
+                tables: (s / (2 * MB)) as usize,
+                size: s,
+                compacting_size: 0,
+            })
+            .collect()
     }
 
     #[test]
     fn empty_tree_targets_the_last_level() {
         let t = level_targets(&levels(&[0; 7]), &opts());
         assert_eq!(t.base_level, 6);
-        assert_eq!(t.target_size, vec![0, 10 * MB, 10 * MB, 10 * MB, 10 * MB, 10 * MB, 10 * MB]);
-        assert_eq!(t.file_size, vec![64 * MB, 2 * MB, 2 * MB, 2 * MB, 2 * MB, 2 * MB, 2 * MB]);
+        assert_eq!(
+            t.target_size,
+            vec![0, 10 * MB, 10 * MB, 10 * MB, 10 * MB, 10 * MB, 10 * MB]
+        );
+        assert_eq!(
+            t.file_size,
+            vec![64 * MB, 2 * MB, 2 * MB, 2 * MB, 2 * MB, 2 * MB, 2 * MB]
+        );
     }
 
     /// Table-driven: (sizes of L0..L6 in MiB) → (base level, targets in MiB, file sizes in MiB).
@@ -205,21 +239,49 @@ mod tests {
             // 1 GiB in L6: targets L6 1000, L5 100, L4 10 (the first at the
             // floor, so base 4 for file sizes), then the base is pushed down
             // through the empty L5.
-            (&[0, 0, 0, 0, 0, 0, 1000], 5, &[0, 10, 10, 10, 10, 100, 1000], &[64, 2, 2, 2, 2, 4, 8]),
+            (
+                &[0, 0, 0, 0, 0, 0, 1000],
+                5,
+                &[0, 10, 10, 10, 10, 100, 1000],
+                &[64, 2, 2, 2, 2, 4, 8],
+            ),
             // 100 GiB in L6: the first floored target is L1, so table sizes
             // double from L2 on; empty L2..L5 push the base down to L5.
-            (&[0, 0, 0, 0, 0, 0, 102_400], 5, &[0, 10, 10, 102, 1024, 10240, 102_400], &[64, 2, 4, 8, 16, 32, 64]),
+            (
+                &[0, 0, 0, 0, 0, 0, 102_400],
+                5,
+                &[0, 10, 10, 102, 1024, 10240, 102_400],
+                &[64, 2, 4, 8, 16, 32, 64],
+            ),
             // 50 MiB in L6: base L5; L6 is not under its own target, so it stays.
-            (&[0, 0, 0, 0, 0, 0, 50], 5, &[0, 10, 10, 10, 10, 10, 50], &[64, 2, 2, 2, 2, 2, 4]),
+            (
+                &[0, 0, 0, 0, 0, 0, 50],
+                5,
+                &[0, 10, 10, 10, 10, 10, 50],
+                &[64, 2, 2, 2, 2, 2, 4],
+            ),
             // Data in L5 and L6 keeps the base at L5.
-            (&[0, 0, 0, 0, 0, 5, 50], 5, &[0, 10, 10, 10, 10, 10, 50], &[64, 2, 2, 2, 2, 2, 4]),
+            (
+                &[0, 0, 0, 0, 0, 5, 50],
+                5,
+                &[0, 10, 10, 10, 10, 10, 50],
+                &[64, 2, 2, 2, 2, 2, 4],
+            ),
         ];
         for (sizes, base, targets, files) in cases {
             let ls: Vec<u64> = sizes.iter().map(|s| s * MB).collect();
             let t = level_targets(&levels(&ls), &opts());
             assert_eq!(t.base_level, base, "{sizes:?}");
-            assert_eq!(t.target_size.iter().map(|x| x / MB).collect::<Vec<_>>(), targets, "{sizes:?}");
-            assert_eq!(t.file_size.iter().map(|x| x / MB).collect::<Vec<_>>(), files, "{sizes:?}");
+            assert_eq!(
+                t.target_size.iter().map(|x| x / MB).collect::<Vec<_>>(),
+                targets,
+                "{sizes:?}"
+            );
+            assert_eq!(
+                t.file_size.iter().map(|x| x / MB).collect::<Vec<_>>(),
+                files,
+                "{sizes:?}"
+            );
         }
     }
 

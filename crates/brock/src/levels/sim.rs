@@ -39,7 +39,14 @@ pub fn simulate(o: &PolicyOptions, levels: usize, total_bytes: u64) -> SimReport
     let mut sizes: Vec<Vec<u64>> = vec![Vec::new(); levels];
     let (mut written, mut table_bytes, mut compactions) = (0u64, 0u64, 0u64);
     let state = |sizes: &Vec<Vec<u64>>| -> Vec<LevelState> {
-        sizes.iter().map(|l| LevelState { tables: l.len(), size: l.iter().sum(), compacting_size: 0 }).collect()
+        sizes
+            .iter()
+            .map(|l| LevelState {
+                tables: l.len(),
+                size: l.iter().sum(),
+                compacting_size: 0,
+            })
+            .collect()
     };
     while written < total_bytes {
         let flush = o.mem_table_size.min(total_bytes - written);
@@ -55,7 +62,11 @@ pub fn simulate(o: &PolicyOptions, levels: usize, total_bytes: u64) -> SimReport
             if p.adjusted < 1.0 && p.level != 0 {
                 break;
             }
-            let (from, to) = if p.level == 0 { (0, t.base_level) } else { (p.level, p.level + 1) };
+            let (from, to) = if p.level == 0 {
+                (0, t.base_level)
+            } else {
+                (p.level, p.level + 1)
+            };
             let (top, bot) = if from == 0 {
                 let top: u64 = sizes[0].drain(..).sum();
                 let bot: u64 = sizes[to].drain(..).sum();
@@ -64,7 +75,11 @@ pub fn simulate(o: &PolicyOptions, levels: usize, total_bytes: u64) -> SimReport
                 let this_total: u64 = sizes[from].iter().sum();
                 let top = sizes[from].pop().unwrap_or(0);
                 let next_total: u64 = sizes[to].iter().sum();
-                let share = if this_total == 0 { 0.0 } else { top as f64 / this_total as f64 };
+                let share = if this_total == 0 {
+                    0.0
+                } else {
+                    top as f64 / this_total as f64
+                };
                 let mut bot = (next_total as f64 * share) as u64;
                 // Take the bottom bytes out of the next level's tables.
                 let mut left = bot;
@@ -122,7 +137,11 @@ mod tests {
         let wa = r.write_amplification();
         assert!((2.0..30.0).contains(&wa), "write amplification {wa}");
         // Most data ends at the last level; L0 stays under its compaction trigger.
-        assert!(r.level_bytes[6] as f64 > 0.8 * r.user_bytes as f64, "{:?}", r.level_bytes);
+        assert!(
+            r.level_bytes[6] as f64 > 0.8 * r.user_bytes as f64,
+            "{:?}",
+            r.level_bytes
+        );
         assert!(r.level_tables[0] < 5, "{:?}", r.level_tables);
         assert_eq!(r.level_bytes.iter().sum::<u64>(), r.user_bytes, "no bytes lost");
     }

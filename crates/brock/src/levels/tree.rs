@@ -59,7 +59,9 @@ impl Tree {
 
     /// An empty tree with `n` levels.
     pub fn empty(n: usize) -> Self {
-        Tree { levels: vec![Vec::new(); n] }
+        Tree {
+            levels: vec![Vec::new(); n],
+        }
     }
 
     /// Tables per level.
@@ -74,7 +76,12 @@ impl Tree {
 
     /// The highest version in any table.
     pub fn max_version(&self) -> u64 {
-        self.levels.iter().flatten().map(|t| t.index().max_version).max().unwrap_or(0)
+        self.levels
+            .iter()
+            .flatten()
+            .map(|t| t.index().max_version)
+            .max()
+            .unwrap_or(0)
     }
 
     /// A new tree with `remove` (ids) taken out of level `from` and `to`,

@@ -23,7 +23,12 @@ pub struct MemtableIterator {
 impl MemtableIterator {
     /// A cursor over `mt`, not yet positioned.
     pub fn new(mt: Arc<Memtable>) -> Self {
-        MemtableIterator { mt, batch: Vec::new(), pos: 0, exhausted: true }
+        MemtableIterator {
+            mt,
+            batch: Vec::new(),
+            pos: 0,
+            exhausted: true,
+        }
     }
 
     fn fill(&mut self, from: Option<(&[u8], bool)>) {
@@ -49,7 +54,11 @@ impl KvIterator for MemtableIterator {
     fn next(&mut self) -> Result<()> {
         self.pos += 1;
         if self.pos >= self.batch.len() && !self.exhausted {
-            let last = self.batch.last().map(|(k, _)| k.as_bytes().to_vec()).unwrap_or_default();
+            let last = self
+                .batch
+                .last()
+                .map(|(k, _)| k.as_bytes().to_vec())
+                .unwrap_or_default();
             self.fill(Some((&last, true)));
         }
         Ok(())

@@ -52,7 +52,10 @@ impl MemKey {
         if key.len() <= INLINE_KEY {
             let mut buf = [0u8; INLINE_KEY];
             buf[..key.len()].copy_from_slice(key);
-            MemKey::Inline { len: key.len() as u8, buf }
+            MemKey::Inline {
+                len: key.len() as u8,
+                buf,
+            }
         } else {
             MemKey::Heap(Bytes::copy_from_slice(key))
         }
@@ -148,7 +151,9 @@ impl MemBloom {
     fn new(expected_entries: usize) -> Self {
         // ~10 bits per entry.
         let words = (expected_entries * 10 / 64).clamp(16, 1 << 22);
-        MemBloom { bits: (0..words).map(|_| std::sync::atomic::AtomicU64::new(0)).collect() }
+        MemBloom {
+            bits: (0..words).map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
+        }
     }
 
     fn positions(&self, user_key: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
@@ -169,7 +174,8 @@ impl MemBloom {
     }
 
     fn may_contain(&self, user_key: &[u8]) -> bool {
-        self.positions(user_key).all(|(w, m)| self.bits[w].load(AtomicOrdering::Relaxed) & m != 0)
+        self.positions(user_key)
+            .all(|(w, m)| self.bits[w].load(AtomicOrdering::Relaxed) & m != 0)
     }
 }
 
@@ -246,7 +252,9 @@ impl Memtable {
         if !self.bloom.may_contain(user_key(key)) {
             return None;
         }
-        let e = self.map.lower_bound(std::ops::Bound::Included(KeyRef::ref_cast(key)))?;
+        let e = self
+            .map
+            .lower_bound(std::ops::Bound::Included(KeyRef::ref_cast(key)))?;
         let k = e.key().as_bytes();
         if user_key(k) != user_key(key) {
             return None;
@@ -262,7 +270,12 @@ impl Memtable {
     }
 
     /// Up to `max` entries starting at the first ≥ `from` (or > when `exclusive`).
-    pub(crate) fn batch_from(&self, from: Option<(&[u8], bool)>, max: usize, out: &mut Vec<(MemKey, MemValue)>) {
+    pub(crate) fn batch_from(
+        &self,
+        from: Option<(&[u8], bool)>,
+        max: usize,
+        out: &mut Vec<(MemKey, MemValue)>,
+    ) {
         use std::ops::Bound;
         out.clear();
         use ref_cast::RefCast;
@@ -290,7 +303,12 @@ mod tests {
     use std::sync::Arc;
 
     fn val(s: &str) -> MemValue {
-        MemValue { meta: 0, user_meta: 0, expires_at: 0, value: Bytes::copy_from_slice(s.as_bytes()) }
+        MemValue {
+            meta: 0,
+            user_meta: 0,
+            expires_at: 0,
+            value: Bytes::copy_from_slice(s.as_bytes()),
+        }
     }
 
     #[test]

@@ -234,7 +234,11 @@ impl Block {
         let mut ver = [0u8; 8];
         for (j, b) in ver.iter_mut().enumerate() {
             let at = ukl + j;
-            *b = if at < overlap { prefix[at] } else { rest[at - overlap] };
+            *b = if at < overlap {
+                prefix[at]
+            } else {
+                rest[at - overlap]
+            };
         }
         (same, u64::MAX - u64::from_be_bytes(ver))
     }

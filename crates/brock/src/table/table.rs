@@ -274,7 +274,11 @@ impl Table {
         let (mut lo, mut hi) = (0, self.base_key_ends.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let start = if mid == 0 { 0 } else { self.base_key_ends[mid - 1] as usize };
+            let start = if mid == 0 {
+                0
+            } else {
+                self.base_key_ends[mid - 1] as usize
+            };
             let base = &self.base_keys[start..self.base_key_ends[mid] as usize];
             if compare_keys(base, key) != std::cmp::Ordering::Greater {
                 lo = mid + 1;

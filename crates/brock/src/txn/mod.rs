@@ -14,7 +14,7 @@ mod oracle;
 
 pub use oracle::{Oracle, fingerprint};
 
-use crate::db::{DbInner, DbIterator, IterOptions, Item, WriteRequest, WriterMsg};
+use crate::db::{DbInner, DbIterator, Item, IterOptions, WriteRequest, WriterMsg};
 use crate::error::{Error, Result};
 use crate::format::key::{INTERNAL_PREFIX, MAX_KEY_SIZE};
 use crate::format::meta::{BIT_DELETE, BIT_DISCARD_EARLIER_VERSIONS};
@@ -204,7 +204,11 @@ impl Txn {
         // Badger's checkSize: key + value (or a 12-byte pointer when the
         // value goes to the value log) + 2 meta bytes, plus 10 per entry.
         let in_log = !self.db.opts.in_memory && w.value.len() as u64 >= self.db.opts.value_threshold;
-        let stored = if in_log { crate::format::VALUE_POINTER_LEN as u64 } else { w.value.len() as u64 };
+        let stored = if in_log {
+            crate::format::VALUE_POINTER_LEN as u64
+        } else {
+            w.value.len() as u64
+        };
         let est = w.key.len() as u64 + stored + 2 + 10;
         if in_log {
             // Offsets in a value-log file are 32-bit: one transaction's values
@@ -256,7 +260,11 @@ impl Txn {
     /// Iterates the snapshot (merged with this transaction's pending writes).
     pub fn iter(&mut self, opts: IterOptions) -> Result<DbIterator> {
         self.check_open()?;
-        let pending: Vec<PendingWrite> = if self.update { self.pending.values().cloned().collect() } else { Vec::new() };
+        let pending: Vec<PendingWrite> = if self.update {
+            self.pending.values().cloned().collect()
+        } else {
+            Vec::new()
+        };
         // As in Badger, keys an update transaction iterates over count as reads.
         let reads = (self.update && self.db.oracle.detects_conflicts()).then(|| self.reads.clone());
         DbIterator::new(self.db.clone(), self.read_ts, opts, pending, reads)
@@ -288,7 +296,12 @@ impl Txn {
             let ts = db.oracle.commit_ts(self.read_ts, &reads, writes);
             self.finish();
             sender
-                .send(WriterMsg::Write(WriteRequest { ts: ts?, entries, done: tx }))
+                .send(WriterMsg::Write(WriteRequest {
+                    ts: ts?,
+                    entries,
+                    rewrite: None,
+                    done: tx,
+                }))
                 .map_err(|_| Error::Closed)?;
         }
         rx.recv().map_err(|_| Error::Closed)?

@@ -27,6 +27,10 @@ struct State {
     committed: VecDeque<(u64, Vec<u64>)>,
     /// Read timestamps of open transactions, with counts.
     active: BTreeMap<u64, usize>,
+    /// Begin sequence numbers of open readers (transactions and iterators).
+    open_seqs: std::collections::BTreeSet<u64>,
+    /// The next begin sequence number.
+    next_seq: u64,
 }
 
 /// Timestamps and conflict detection.
@@ -69,6 +73,30 @@ impl Oracle {
         let ts = self.applied.load(Ordering::Acquire);
         *s.active.entry(ts).or_insert(0) += 1;
         ts
+    }
+
+    /// Registers a reader (for retiring value-log files): its begin sequence.
+    pub fn begin_reader(&self) -> u64 {
+        let mut s = self.state.lock();
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.open_seqs.insert(seq);
+        seq
+    }
+
+    /// Unregisters a reader.
+    pub fn end_reader(&self, seq: u64) {
+        self.state.lock().open_seqs.remove(&seq);
+    }
+
+    /// The sequence number the next reader will get.
+    pub fn begun(&self) -> u64 {
+        self.state.lock().next_seq
+    }
+
+    /// The oldest open reader's sequence number.
+    pub fn oldest_begun(&self) -> Option<u64> {
+        self.state.lock().open_seqs.first().copied()
     }
 
     /// Unregisters a transaction that began at `read_ts`.

@@ -64,10 +64,16 @@ impl DirectoryLock {
     }
 
     fn release_inner(&mut self) -> Result<()> {
-        let Some(lock) = self.lock.take() else { return Ok(()) };
+        let Some(lock) = self.lock.take() else {
+            return Ok(());
+        };
         let result = if self.exclusive {
             let p = self.dir.join(LOCK_FILE);
-            if self.vfs.exists(&p) { self.vfs.remove(&p) } else { Ok(()) }
+            if self.vfs.exists(&p) {
+                self.vfs.remove(&p)
+            } else {
+                Ok(())
+            }
         } else {
             Ok(())
         };
@@ -98,12 +104,18 @@ mod tests {
             Err(Error::Locked { holder_pid, .. }) => assert_eq!(holder_pid, Some(pid)),
             other => panic!("expected Locked, got {other:?}"),
         }
-        assert!(matches!(DirectoryLock::acquire(vfs.clone(), d, true), Err(Error::Locked { .. })));
+        assert!(matches!(
+            DirectoryLock::acquire(vfs.clone(), d, true),
+            Err(Error::Locked { .. })
+        ));
         w.release().unwrap();
         assert!(!vfs.exists(&d.join(LOCK_FILE)));
         let r1 = DirectoryLock::acquire(vfs.clone(), d, true).unwrap();
         let r2 = DirectoryLock::acquire(vfs.clone(), d, true).unwrap();
-        assert!(matches!(DirectoryLock::acquire(vfs.clone(), d, false), Err(Error::Locked { .. })));
+        assert!(matches!(
+            DirectoryLock::acquire(vfs.clone(), d, false),
+            Err(Error::Locked { .. })
+        ));
         drop((r1, r2));
         DirectoryLock::acquire(vfs, d, false).unwrap();
     }

@@ -75,7 +75,8 @@ impl State {
     }
 
     fn parent_exists(&self, path: &Path) -> bool {
-        path.parent().is_none_or(|p| p.as_os_str().is_empty() || self.dirs.contains(p))
+        path.parent()
+            .is_none_or(|p| p.as_os_str().is_empty() || self.dirs.contains(p))
     }
 }
 
@@ -310,22 +311,33 @@ impl Vfs for MemVfs {
     fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {
         let s = self.lock();
         if !s.dirs.contains(path) {
-            return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+            return Err(Error::io(
+                path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
         }
         let mut out: Vec<DirEntry> = s
             .names
             .iter()
             .filter(|(p, _)| p.parent() == Some(path))
             .map(|(p, ino)| DirEntry {
-                name: p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                name: p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 len: s.inodes[ino].data.len() as u64,
                 is_dir: false,
             })
             .collect();
-        out.extend(s.dirs.iter().filter(|d| d.parent() == Some(path)).map(|d| DirEntry {
-            name: d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            len: 0,
-            is_dir: true,
+        out.extend(s.dirs.iter().filter(|d| d.parent() == Some(path)).map(|d| {
+            DirEntry {
+                name: d
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                len: 0,
+                is_dir: true,
+            }
         }));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -341,10 +353,16 @@ impl Vfs for MemVfs {
         let existing = s.names.get(path).copied();
         let ino = match (mode, existing) {
             (OpenMode::CreateNew, Some(_)) => {
-                return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+                return Err(Error::io(
+                    path,
+                    std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+                ));
             }
             (OpenMode::Existing, None) => {
-                return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+                return Err(Error::io(
+                    path,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ));
             }
             (OpenMode::Existing, Some(i)) => i,
             (OpenMode::Truncate, Some(i)) => {
@@ -356,7 +374,10 @@ impl Vfs for MemVfs {
             }
             (_, None) => {
                 if !s.parent_exists(path) {
-                    return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+                    return Err(Error::io(
+                        path,
+                        std::io::Error::from(std::io::ErrorKind::NotFound),
+                    ));
                 }
                 s.op(path)?;
                 s.next_inode += 1;
@@ -459,9 +480,15 @@ mod tests {
         fs.sync_dir(&p("/d")).unwrap();
         let after = fs.crash(CrashMode::PowerLoss);
         assert_eq!(after.contents(&p("/d/a")).unwrap(), b"hello");
-        assert_eq!(fs.crash(CrashMode::ProcessKill).contents(&p("/d/a")).unwrap(), b"hello world");
+        assert_eq!(
+            fs.crash(CrashMode::ProcessKill).contents(&p("/d/a")).unwrap(),
+            b"hello world"
+        );
         for seed in 0..20 {
-            let torn = fs.crash(CrashMode::TornPowerLoss { seed }).contents(&p("/d/a")).unwrap();
+            let torn = fs
+                .crash(CrashMode::TornPowerLoss { seed })
+                .contents(&p("/d/a"))
+                .unwrap();
             assert!(torn.starts_with(b"hello") && b"hello world".starts_with(&torn[..]));
         }
     }

@@ -60,7 +60,10 @@ impl WritableFile for OsWritable {
             let n = retry(|| self.file.write_at(&data[done..], offset + done as u64))
                 .map_err(|e| Error::io(&self.path, e))?;
             if n == 0 {
-                return Err(Error::io(&self.path, std::io::Error::from(std::io::ErrorKind::WriteZero)));
+                return Err(Error::io(
+                    &self.path,
+                    std::io::Error::from(std::io::ErrorKind::WriteZero),
+                ));
             }
             done += n;
         }
@@ -167,7 +170,11 @@ impl Vfs for OsVfs {
         // this open file description, so a second open in the same process
         // conflicts too, and the kernel drops it when the process dies.
         let dir = File::open(path).map_err(|e| Error::io(path, e))?;
-        let got = if exclusive { dir.try_lock() } else { dir.try_lock_shared() };
+        let got = if exclusive {
+            dir.try_lock()
+        } else {
+            dir.try_lock_shared()
+        };
         match got {
             Ok(()) => Ok(Some(Box::new(OsDirLock { _file: dir }))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),

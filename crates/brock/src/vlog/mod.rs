@@ -13,6 +13,8 @@
 //! pointer's offset (Badger sliced out of bounds here: its issues #2065 and
 //! lotus#3487).
 
+pub mod gc;
+
 use crate::error::{CorruptionKind, Error, Result};
 use crate::format::entry::{Decoded, decode_entry};
 use crate::format::{LOG_HEADER_LEN, ValuePointer};
@@ -105,7 +107,11 @@ pub fn read_value(file: &dyn RandomAccessFile, vp: &ValuePointer) -> Result<Vlog
 }
 
 /// As [`read_value`], for a file whose first `valid_len` bytes hold entries.
-pub fn read_value_within(file: &dyn RandomAccessFile, vp: &ValuePointer, valid_len: u64) -> Result<VlogValue> {
+pub fn read_value_within(
+    file: &dyn RandomAccessFile,
+    vp: &ValuePointer,
+    valid_len: u64,
+) -> Result<VlogValue> {
     let corrupt = |kind| Error::corruption(file.path(), u64::from(vp.offset), kind);
     let end = u64::from(vp.offset) + u64::from(vp.len);
     if u64::from(vp.offset) < LOG_HEADER_LEN as u64 || end > valid_len {

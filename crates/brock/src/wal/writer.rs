@@ -130,11 +130,39 @@ mod tests {
         let mut w = LogWriter::create(&vfs, path, 1).unwrap();
         let mut buf = Vec::new();
         let mut kb = Vec::new();
-        encode_txn(&mut buf, &mut kb, 7, &[
-            TxnEntry { key: b"a", value: b"1", meta: 0, user_meta: 0, expires_at: 0 },
-            TxnEntry { key: b"b", value: b"", meta: 1, user_meta: 3, expires_at: 9 },
-        ]);
-        encode_txn(&mut buf, &mut kb, 8, &[TxnEntry { key: b"c", value: b"2", meta: 0, user_meta: 0, expires_at: 0 }]);
+        encode_txn(
+            &mut buf,
+            &mut kb,
+            7,
+            &[
+                TxnEntry {
+                    key: b"a",
+                    value: b"1",
+                    meta: 0,
+                    user_meta: 0,
+                    expires_at: 0,
+                },
+                TxnEntry {
+                    key: b"b",
+                    value: b"",
+                    meta: 1,
+                    user_meta: 3,
+                    expires_at: 9,
+                },
+            ],
+        );
+        encode_txn(
+            &mut buf,
+            &mut kb,
+            8,
+            &[TxnEntry {
+                key: b"c",
+                value: b"2",
+                meta: 0,
+                user_meta: 0,
+                expires_at: 0,
+            }],
+        );
         w.append(&buf).unwrap();
         let (batches, end) = replay_file(vfs.open_read(path).unwrap()).unwrap();
         assert_eq!(end, w.offset());
