@@ -1,4 +1,4 @@
-//! `brock-bench`: the same three workloads on Brock, fjall and redb.
+//! `brock-bench`: the same workloads on Brock, fjall and redb.
 //!
 //! Each store runs in a child process of this binary (re-executed with
 //! `--only STORE`), one after the other, each on its own fresh temporary
@@ -8,12 +8,13 @@
 //! summary, a brock/peer ratio table and the project's goals on stderr.
 
 use brock_bench::stores;
-use brock_bench::workload::{Config, Op, Order, Report, Result, run_op, summary_table, temp_dir};
+use brock_bench::workload::{Config, Op, Order, Report, Result, Settle, run_op, summary_table, temp_dir};
 use clap::Parser;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 
 /// mimalloc, as RocksDB ships with jemalloc: the engine allocates a node per
 /// memtable entry and frees a memtable's worth at each flush, where glibc's
@@ -21,7 +22,7 @@ use std::process::{Command, ExitCode, Stdio};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Runs write, read and scan on each store with the same keys and values.
+/// Runs write, read, scan (and delete) on each store with the same keys and values.
 #[derive(Debug, Parser)]
 #[command(name = "brock-bench", version, about)]
 struct Args {
@@ -34,6 +35,17 @@ struct Args {
     /// Entries per write transaction (and lookups per read transaction).
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Workloads, comma-separated: write, read, scan, delete. They run in
+    /// that order, after a fill if write is not among them.
+    #[arg(long, value_delimiter = ',', default_value = "write,read,scan")]
+    ops: Vec<Op>,
+    /// After a fill or delete, a store counts as settled once its background
+    /// work has been quiet this long (milliseconds).
+    #[arg(long, default_value_t = 3000)]
+    settle_quiet_ms: u64,
+    /// And waiting for that gives up after this long (seconds).
+    #[arg(long, default_value_t = 180)]
+    settle_cap_secs: u64,
     /// Stores to run, comma-separated (default: every store this build has).
     #[arg(long, value_delimiter = ',')]
     stores: Option<Vec<String>>,
@@ -70,7 +82,15 @@ impl Args {
                 Order::Random
             },
             sync: self.sync,
+            settle: Settle {
+                quiet: Duration::from_millis(self.settle_quiet_ms),
+                cap: Duration::from_secs(self.settle_cap_secs),
+            },
         }
+    }
+
+    fn ops(&self) -> Vec<Op> {
+        Op::plan(&self.ops)
     }
 
     fn stores(&self) -> Vec<String> {
@@ -90,6 +110,12 @@ impl Args {
             self.value_size.to_string(),
             "--batch".to_string(),
             self.batch.to_string(),
+            "--ops".to_string(),
+            self.ops().iter().map(|o| o.name()).collect::<Vec<_>>().join(","),
+            "--settle-quiet-ms".to_string(),
+            self.settle_quiet_ms.to_string(),
+            "--settle-cap-secs".to_string(),
+            self.settle_cap_secs.to_string(),
         ];
         if self.seq {
             a.push("--seq".into());
@@ -127,14 +153,14 @@ fn print_line(line: &str) {
     let _ = out.flush();
 }
 
-/// Runs write, read and scan on one store in this process.
+/// Runs the workloads on one store in this process.
 fn run_store(args: &Args, store: &str, emit: &mut dyn FnMut(&Report)) -> Result<Vec<Report>> {
     let cfg = args.config();
     cfg.validate()?;
     let dir = temp_dir(args.tmp.as_deref())?;
     let mut s = stores::open(store, dir.path(), &cfg)?;
     let mut reports = Vec::new();
-    for op in Op::ALL {
+    for op in args.ops() {
         let r = run_op(s.as_mut(), op, &cfg, dir.path(), &mut |_| {})?;
         emit(&r);
         reports.push(r);
@@ -154,7 +180,8 @@ fn run_all(args: &Args) -> Result<bool> {
     for store in args.stores() {
         if !args.json {
             eprintln!(
-                "brock-bench: {store}: n={} value_size={} batch={} order={} sync={}",
+                "brock-bench: {store}: {} n={} value_size={} batch={} order={} sync={}",
+                args.ops().iter().map(|o| o.name()).collect::<Vec<_>>().join(","),
                 args.n,
                 args.value_size,
                 args.batch,
@@ -214,14 +241,100 @@ fn ops_per_cpu_sec(reports: &[Report], store: &str, op: Op) -> Option<f64> {
 }
 
 fn ops_per_sec(reports: &[Report], store: &str, op: Op) -> Option<f64> {
-    reports
-        .iter()
-        .find(|r| r.store == store && r.op == op)
-        .map(|r| r.ops_per_sec)
+    find(reports, store, op).map(|r| r.ops_per_sec)
 }
 
-/// Operations per second per store and op, brock's ratio to each peer, and
-/// the project's goals (fill ≥ 1.2× fjall, random get ≥ redb).
+fn find<'a>(reports: &'a [Report], store: &str, op: Op) -> Option<&'a Report> {
+    reports.iter().find(|r| r.store == store && r.op == op)
+}
+
+/// A measure of one store's report for one workload, for the metric rows.
+struct Metric {
+    name: &'static str,
+    op: Op,
+    get: fn(&Report) -> Option<f64>,
+    precision: usize,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+const METRICS: &[Metric] = &[
+    Metric {
+        name: "fill ops/s incl. settle",
+        op: Op::Write,
+        get: |r| Some(r.ops_per_sec_settled()),
+        precision: 0,
+    },
+    Metric {
+        name: "fill settle s",
+        op: Op::Write,
+        get: |r| Some(r.settle_secs),
+        precision: 2,
+    },
+    Metric {
+        name: "fill write amp (wchar)",
+        op: Op::Write,
+        get: |r| r.write_amp,
+        precision: 2,
+    },
+    Metric {
+        name: "fill write amp (write_bytes)",
+        op: Op::Write,
+        get: |r| Some(r.disk_write_bytes? as f64 / (r.mb_per_sec * r.secs * 1e6)),
+        precision: 2,
+    },
+    Metric {
+        name: "fill longest batch s",
+        op: Op::Write,
+        get: |r| r.max_batch_secs,
+        precision: 3,
+    },
+    Metric {
+        name: "fill du MiB",
+        op: Op::Write,
+        get: |r| Some(r.dir_alloc_bytes as f64 / MIB),
+        precision: 1,
+    },
+    Metric {
+        name: "fill peak RSS MiB",
+        op: Op::Write,
+        get: |r| Some(r.peak_rss_bytes? as f64 / MIB),
+        precision: 0,
+    },
+    Metric {
+        name: "delete write amp (wchar)",
+        op: Op::Delete,
+        get: |r| r.write_amp,
+        precision: 2,
+    },
+    Metric {
+        name: "delete longest batch s",
+        op: Op::Delete,
+        get: |r| r.max_batch_secs,
+        precision: 3,
+    },
+    Metric {
+        name: "delete settle s",
+        op: Op::Delete,
+        get: |r| Some(r.settle_secs),
+        precision: 2,
+    },
+    Metric {
+        name: "space amp after delete",
+        op: Op::Delete,
+        get: |r| r.space_amp,
+        precision: 2,
+    },
+    Metric {
+        name: "space amp after full compact",
+        op: Op::Delete,
+        get: |r| r.compacted_space_amp,
+        precision: 2,
+    },
+];
+
+/// Operations per second per store and op, brock's ratio to each peer, the
+/// other measures side by side, and the project's goals.
 fn ratio_table(reports: &[Report]) -> String {
     let mut stores: Vec<&str> = Vec::new();
     for r in reports {
@@ -229,6 +342,10 @@ fn ratio_table(reports: &[Report]) -> String {
             stores.push(&r.store);
         }
     }
+    let ops: Vec<Op> = Op::ALL
+        .into_iter()
+        .filter(|o| reports.iter().any(|r| r.op == *o))
+        .collect();
     let peers: Vec<&str> = stores.iter().copied().filter(|s| *s != "brock").collect();
     let mut s = String::new();
     let _ = write!(s, "{:<6}", "op");
@@ -239,7 +356,7 @@ fn ratio_table(reports: &[Report]) -> String {
         let _ = write!(s, " {:>12}", format!("brock/{p}"));
     }
     s.push('\n');
-    for op in Op::ALL {
+    for &op in &ops {
         let _ = write!(s, "{:<6}", op.name());
         for st in &stores {
             match ops_per_sec(reports, st, op) {
@@ -271,7 +388,7 @@ fn ratio_table(reports: &[Report]) -> String {
             let _ = write!(s, " {:>24}", format!("brock/{p} per cpu-second"));
         }
         s.push('\n');
-        for op in Op::ALL {
+        for &op in &ops {
             let _ = write!(s, "{:<6}", op.name());
             for p in &peers {
                 match (
@@ -289,18 +406,95 @@ fn ratio_table(reports: &[Report]) -> String {
             s.push('\n');
         }
     }
+    // Everything else, side by side.
+    s.push('\n');
+    let _ = write!(s, "{:<29}", "measure");
+    for st in &stores {
+        let _ = write!(s, " {st:>10}");
+    }
+    for p in &peers {
+        let _ = write!(s, " {:>12}", format!("brock/{p}"));
+    }
+    s.push('\n');
+    for m in METRICS.iter().filter(|m| ops.contains(&m.op)) {
+        let value = |st: &str| find(reports, st, m.op).and_then(m.get);
+        let _ = write!(s, "{:<29}", m.name);
+        for st in &stores {
+            match value(st) {
+                Some(v) => {
+                    let _ = write!(s, " {v:>10.prec$}", prec = m.precision);
+                }
+                None => {
+                    let _ = write!(s, " {:>10}", "-");
+                }
+            }
+        }
+        for p in &peers {
+            match (value("brock"), value(p)) {
+                (Some(b), Some(v)) if v > 0.0 => {
+                    let _ = write!(s, " {:>11.2}x", b / v);
+                }
+                _ => {
+                    let _ = write!(s, " {:>12}", "-");
+                }
+            }
+        }
+        s.push('\n');
+    }
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let goal = |s: &mut String, what: &str, op: Op, peer: &str, factor: f64| {
         if let (Some(b), Some(p)) = (ops_per_sec(reports, "brock", op), ops_per_sec(reports, peer, op)) {
             let ratio = b / p;
-            let verdict = if ratio >= factor { "met" } else { "NOT met" };
             let _ = writeln!(
                 s,
-                "goal: {what} >= {factor}x {peer}: {ratio:.2}x ({b:.0} vs {p:.0} ops/s): {verdict}"
+                "goal: {what} >= {factor}x {peer}: {ratio:.2}x ({b:.0} vs {p:.0} ops/s): {}",
+                verdict(ratio >= factor)
             );
         }
     };
     s.push('\n');
     goal(&mut s, "fill", Op::Write, "fjall", 1.2);
+    if let (Some(b), Some(p)) = (
+        find(reports, "brock", Op::Write),
+        find(reports, "fjall", Op::Write),
+    ) {
+        let (b, p) = (b.ops_per_sec_settled(), p.ops_per_sec_settled());
+        let _ = writeln!(
+            s,
+            "      (counting the settle: {:.2}x, {b:.0} vs {p:.0} ops/s: {})",
+            b / p,
+            verdict(b / p >= 1.2)
+        );
+    }
     goal(&mut s, "random get", Op::Read, "redb", 1.0);
+    if let (Some(b), Some(p)) = (
+        find(reports, "brock", Op::Write).and_then(|r| r.write_amp),
+        find(reports, "fjall", Op::Write).and_then(|r| r.write_amp),
+    ) {
+        let _ = writeln!(
+            s,
+            "goal: fill write amp <= fjall's: {b:.2} vs {p:.2}: {}",
+            verdict(b <= p)
+        );
+    }
+    if let Some(r) = find(reports, "brock", Op::Delete) {
+        if let Some(a) = r.space_amp {
+            let _ = writeln!(
+                s,
+                "goal: space amp after deleting 90% <= 1.2: {a:.2} ({:.1} MiB for {:.1} MiB live){}: {}",
+                r.dir_alloc_bytes as f64 / MIB,
+                r.live_bytes.unwrap_or(0) as f64 / MIB,
+                if r.settle_capped { ", settle capped" } else { "" },
+                verdict(a <= 1.2)
+            );
+        }
+        if let Some(a) = r.compacted_space_amp {
+            let _ = writeln!(
+                s,
+                "      (after {}: {a:.2})",
+                r.compact_call.as_deref().unwrap_or("a full compaction")
+            );
+        }
+    }
     s
 }

@@ -1,4 +1,4 @@
-//! The workloads: one generator for every store, three runners, one report.
+//! The workloads: one generator for every store, four runners, one report.
 //!
 //! The generator is the project's benchmark definition and must not drift,
 //! since runs of different stores (and of Go Badger) are compared key for
@@ -9,27 +9,35 @@
 //! - the value of key `i` is the little-endian bytes of successive
 //!   [`SplitMix64`] outputs from state `i ^ GOLDEN_GAMMA`, cut to the size;
 //! - random reads look up `next() % n` with [`SplitMix64`] seeded with
-//!   state [`READ_SEED`].
+//!   state [`READ_SEED`];
+//! - the delete workload deletes every `i` with `i % 10 != 0`, in the
+//!   random write order with the kept keys left out.
 //!
-//! The runners ([`run_write`], [`run_read`], [`run_scan`], or [`run_op`]
-//! which also measures the directory and the peak RSS) drive any [`Store`]:
+//! The runners ([`run_write`], [`run_read`], [`run_scan`], [`run_delete`],
+//! or [`run_op`] which also measures the directory, the peak RSS, the
+//! process's I/O and the store's own counters) drive any [`Store`]:
 //! - **write** commits `n` entries, `batch` per write transaction, in random
 //!   (or, with [`Order::Sequential`], ascending) key order; the clock stops
-//!   when the last commit returns. Then [`Store::settle`] waits for
-//!   background flushes, timed separately (`settle_secs`), so that reads
-//!   start from a quiet store;
+//!   when the last commit returns. Then [`Store::settle`] waits for the
+//!   background flushes and compactions to go quiet, timed separately
+//!   (`settle_secs`), so that reads start from a quiet store;
 //! - **read** does `n` random point lookups, `batch` per read transaction
 //!   (snapshot), checking each value's length and first bytes;
-//! - **scan** iterates the whole store forward, checking order and values.
+//! - **scan** iterates the whole store forward, checking order and values;
+//! - **delete** (after a fill) deletes 90% of the keys, `batch` per
+//!   transaction, settles, checks with a scan that exactly the other 10%
+//!   remain, and compares the directory with their size; [`run_op`] then
+//!   runs the store's full compaction, if it has one, and compares again.
 //!
 //! Generating keys and values happens inside the timed loops (the same cost
 //! for every store, a few nanoseconds per entry); the write order is
 //! computed before the clock starts.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Errors of the harness: a store's own error, boxed.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -186,7 +194,7 @@ pub fn write_order(n: u64, order: Order) -> Vec<u64> {
 }
 
 /// One workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// Fill.
@@ -195,11 +203,18 @@ pub enum Op {
     Read,
     /// A full forward scan.
     Scan,
+    /// After a fill: delete 90% of the keys, let compaction settle, measure
+    /// the directory against the live data.
+    Delete,
 }
 
 impl Op {
-    /// Every workload, in the order `all` runs them.
-    pub const ALL: [Op; 3] = [Op::Write, Op::Read, Op::Scan];
+    /// Every workload, in the order a run makes them (a delete comes last,
+    /// since it changes what the others would see).
+    pub const ALL: [Op; 4] = [Op::Write, Op::Read, Op::Scan, Op::Delete];
+
+    /// What runs when nothing is asked for: write, read, scan.
+    pub const DEFAULT: [Op; 3] = [Op::Write, Op::Read, Op::Scan];
 
     /// The name in reports.
     pub fn name(self) -> &'static str {
@@ -207,7 +222,98 @@ impl Op {
             Op::Write => "write",
             Op::Read => "read",
             Op::Scan => "scan",
+            Op::Delete => "delete",
         }
+    }
+
+    /// The workloads to run for `asked` on a fresh store: in [`Op::ALL`]'s
+    /// order, each once, with a fill first when something needs one.
+    pub fn plan(asked: &[Op]) -> Vec<Op> {
+        let mut ops: Vec<Op> = Op::ALL.iter().copied().filter(|o| asked.contains(o)).collect();
+        if !ops.is_empty() && ops[0] != Op::Write {
+            ops.insert(0, Op::Write);
+        }
+        ops
+    }
+}
+
+impl std::str::FromStr for Op {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Op::ALL
+            .into_iter()
+            .find(|o| o.name() == s)
+            .ok_or_else(|| format!("unknown workload {s:?}: write, read, scan or delete"))
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How long to wait for a store's background work (flushes, compactions)
+/// after a fill or a delete: until its counters and sizes have not changed
+/// for `quiet`, at most `cap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    /// Unchanged for this long counts as idle.
+    pub quiet: Duration,
+    /// Give up (and say so) after this long.
+    pub cap: Duration,
+}
+
+impl Default for Settle {
+    fn default() -> Self {
+        Settle {
+            quiet: Duration::from_secs(3),
+            cap: Duration::from_secs(180),
+        }
+    }
+}
+
+/// How a settle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Settled {
+    /// Seconds from the start of the settle to the last change seen (the
+    /// confirming quiet window is not counted).
+    pub secs: f64,
+    /// The cap ran out before the store went quiet.
+    pub capped: bool,
+}
+
+/// Polls `probe` every 50 ms until, for `settle.quiet`, it has reported
+/// not busy and the same state; at most `settle.cap` after `started`.
+pub fn wait_until_quiet(
+    settle: &Settle,
+    started: Instant,
+    probe: &mut dyn FnMut() -> Result<(bool, Vec<u64>)>,
+) -> Result<Settled> {
+    let (mut busy, mut state) = probe()?;
+    let mut last_change = Instant::now();
+    loop {
+        let now = Instant::now();
+        if !busy && now.duration_since(last_change) >= settle.quiet {
+            return Ok(Settled {
+                secs: last_change.duration_since(started).as_secs_f64(),
+                capped: false,
+            });
+        }
+        if now.duration_since(started) >= settle.cap {
+            return Ok(Settled {
+                secs: now.duration_since(started).as_secs_f64(),
+                capped: true,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let (b, s) = probe()?;
+        if b || s != state {
+            last_change = Instant::now();
+        }
+        busy = b;
+        state = s;
     }
 }
 
@@ -224,6 +330,8 @@ pub struct Config {
     pub order: Order,
     /// Make every commit durable (fsync) before it returns.
     pub sync: bool,
+    /// Waiting for background work after a fill or a delete.
+    pub settle: Settle,
 }
 
 impl Default for Config {
@@ -234,6 +342,7 @@ impl Default for Config {
             batch: 1000,
             order: Order::Random,
             sync: false,
+            settle: Settle::default(),
         }
     }
 }
@@ -249,6 +358,36 @@ impl Config {
         }
         Ok(())
     }
+
+    /// Entries a delete workload keeps: keys `i` with `i % 10 == 0`.
+    pub fn live_after_delete(&self) -> u64 {
+        self.n.div_ceil(10)
+    }
+
+    /// Key and value bytes of the entries a delete workload keeps.
+    pub fn live_bytes_after_delete(&self) -> u64 {
+        self.live_after_delete() * (KEY_LEN + self.value_size) as u64
+    }
+}
+
+/// Whether the delete workload deletes key `i` (90% of the keys).
+pub fn deleted_by_delete_workload(i: u64) -> bool {
+    !i.is_multiple_of(10)
+}
+
+/// What a store says about itself; `None` where it does not say.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EngineStats {
+    /// Seconds writes have stalled since the store opened.
+    pub stall_secs: Option<f64>,
+    /// The longest single stall since the store opened, in seconds.
+    pub max_stall_secs: Option<f64>,
+    /// Bytes the store counts as written to disk since it opened.
+    pub bytes_written: Option<u64>,
+    /// Compactions finished since the store opened.
+    pub compactions: Option<u64>,
+    /// A one-line description of the levels.
+    pub levels: Option<String>,
 }
 
 /// A key-value store under test. Each call of [`Store::write_batch`] is one
@@ -262,6 +401,9 @@ pub trait Store {
     /// leaves `batch` empty.
     fn write_batch(&mut self, batch: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()>;
 
+    /// Deletes every key of `keys` in one transaction and commits it.
+    fn delete_batch(&mut self, keys: &[[u8; KEY_LEN]]) -> Result<()>;
+
     /// Looks every key up in one read transaction; calls `found` with the
     /// key's position in `keys` and its value for each key present.
     fn read_batch(&mut self, keys: &[[u8; KEY_LEN]], found: &mut dyn FnMut(usize, &[u8])) -> Result<()>;
@@ -272,14 +414,21 @@ pub trait Store {
     /// True when the store holds no entry.
     fn is_empty(&mut self) -> Result<bool>;
 
-    /// Waits for background work that writes started (memtable flushes).
-    fn settle(&mut self) -> Result<()> {
-        Ok(())
+    /// Waits for the background work that writes started (memtable flushes
+    /// and compactions) to go quiet; see [`wait_until_quiet`].
+    fn settle(&mut self, _settle: &Settle) -> Result<Settled> {
+        Ok(Settled::default())
     }
 
-    /// Seconds writes have spent stalled so far, if the store counts them.
-    fn stall_secs(&self) -> Option<f64> {
-        None
+    /// The store's own counters.
+    fn engine_stats(&self) -> EngineStats {
+        EngineStats::default()
+    }
+
+    /// Runs the store's explicit "compact everything" call, if it has one,
+    /// and returns its name for the report.
+    fn compact_fully(&mut self) -> Result<Option<&'static str>> {
+        Ok(None)
     }
 
     /// Closes the store, reporting errors a drop would hide.
@@ -291,18 +440,25 @@ pub trait Store {
 pub struct Outcome {
     /// The workload.
     pub op: Op,
-    /// Operations done: entries written, lookups made, entries scanned.
+    /// Operations done: entries written, lookups made, entries scanned,
+    /// keys deleted.
     pub ops: u64,
-    /// Entries written, keys found, entries scanned.
+    /// Entries written, keys found, entries scanned, keys deleted.
     pub items: u64,
-    /// Key and value bytes written, found or scanned.
+    /// Key and value bytes written, found or scanned; key bytes deleted.
     pub bytes: u64,
     /// Seconds on the clock.
     pub secs: f64,
     /// CPU seconds of the whole process (every thread) in the same span.
     pub cpu_secs: Option<f64>,
-    /// Seconds of [`Store::settle`] after a fill (not in `secs`).
+    /// Seconds of [`Store::settle`] after a fill or delete (not in `secs`).
     pub settle_secs: f64,
+    /// The settle hit its cap.
+    pub settle_capped: bool,
+    /// The longest single batch commit (fill and delete).
+    pub max_batch_secs: Option<f64>,
+    /// After a delete and its settle: the entries a full scan found.
+    pub remaining: Option<u64>,
 }
 
 /// A clock started at the beginning of a timed region: wall and CPU time.
@@ -344,6 +500,7 @@ pub fn run_write(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) ->
     let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(cfg.batch);
     let mut bytes = 0u64;
     let mut done = 0u64;
+    let mut max_batch = Duration::ZERO;
     let clock = Clock::start();
     for chunk in order.chunks(cfg.batch) {
         for &i in chunk {
@@ -352,15 +509,15 @@ pub fn run_write(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) ->
             batch.push((key(i).to_vec(), v));
         }
         bytes += (chunk.len() * (KEY_LEN + cfg.value_size)) as u64;
+        let t = Instant::now();
         store.write_batch(&mut batch)?;
+        max_batch = max_batch.max(t.elapsed());
         batch.clear();
         done += chunk.len() as u64;
         progress(done);
     }
     let (secs, cpu_secs) = clock.stop();
-    let settle_started = Instant::now();
-    store.settle()?;
-    let settle_secs = settle_started.elapsed().as_secs_f64();
+    let settled = store.settle(&cfg.settle)?;
     Ok(Outcome {
         op: Op::Write,
         ops: cfg.n,
@@ -368,8 +525,85 @@ pub fn run_write(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) ->
         bytes,
         secs,
         cpu_secs,
-        settle_secs,
+        settle_secs: settled.secs,
+        settle_capped: settled.capped,
+        max_batch_secs: Some(max_batch.as_secs_f64()),
+        remaining: None,
     })
+}
+
+/// Deletes every key `i < n` with `i % 10 != 0`, in the random write order
+/// (whatever `cfg.order` says), `batch` per transaction; then settles and
+/// checks with a full scan (not timed) that exactly the other keys remain.
+pub fn run_delete(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> Result<Outcome> {
+    cfg.validate()?;
+    let order: Vec<u64> = permutation(cfg.n)
+        .into_iter()
+        .filter(|&i| deleted_by_delete_workload(i))
+        .collect();
+    let mut keys: Vec<[u8; KEY_LEN]> = Vec::with_capacity(cfg.batch);
+    let mut done = 0u64;
+    let mut max_batch = Duration::ZERO;
+    let clock = Clock::start();
+    for chunk in order.chunks(cfg.batch) {
+        keys.clear();
+        keys.extend(chunk.iter().map(|&i| key(i)));
+        let t = Instant::now();
+        store.delete_batch(&keys)?;
+        max_batch = max_batch.max(t.elapsed());
+        done += chunk.len() as u64;
+        progress(done);
+    }
+    let (secs, cpu_secs) = clock.stop();
+    let settled = store.settle(&cfg.settle)?;
+    let remaining = check_after_delete(store, cfg)?;
+    Ok(Outcome {
+        op: Op::Delete,
+        ops: done,
+        items: done,
+        bytes: done * KEY_LEN as u64,
+        secs,
+        cpu_secs,
+        settle_secs: settled.secs,
+        settle_capped: settled.capped,
+        max_batch_secs: Some(max_batch.as_secs_f64()),
+        remaining: Some(remaining),
+    })
+}
+
+/// Scans everything after a delete: every entry must be a kept key with the
+/// generator's value, and every kept key must be there. Returns the count.
+pub fn check_after_delete(store: &mut dyn Store, cfg: &Config) -> Result<u64> {
+    let mut count = 0u64;
+    store.scan(&mut |k, v| {
+        let i = key_index(k).ok_or_else(|| {
+            format!(
+                "after the delete, a key the generator does not make: {:?}",
+                String::from_utf8_lossy(k)
+            )
+        })?;
+        if deleted_by_delete_workload(i) {
+            return Err(format!(
+                "after the delete, deleted key {} is still there",
+                String::from_utf8_lossy(k)
+            )
+            .into());
+        }
+        if !value_matches(i, cfg.value_size, v) {
+            return Err(format!(
+                "after the delete, key {} has a value that is not the generator's",
+                String::from_utf8_lossy(k)
+            )
+            .into());
+        }
+        count += 1;
+        Ok(())
+    })?;
+    let want = cfg.live_after_delete();
+    if count != want {
+        return Err(format!("after the delete, {count} entries remain, not {want}").into());
+    }
+    Ok(count)
 }
 
 /// `n` random lookups, `batch` per read transaction. Every value found must
@@ -420,6 +654,9 @@ pub fn run_read(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> 
         secs,
         cpu_secs,
         settle_secs: 0.0,
+        settle_capped: false,
+        max_batch_secs: None,
+        remaining: None,
     })
 }
 
@@ -473,6 +710,9 @@ pub fn run_scan(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> 
         secs,
         cpu_secs,
         settle_secs: 0.0,
+        settle_capped: false,
+        max_batch_secs: None,
+        remaining: None,
     })
 }
 
@@ -482,11 +722,15 @@ pub fn run_workload(store: &mut dyn Store, op: Op, cfg: &Config, progress: Progr
         Op::Write => run_write(store, cfg, progress),
         Op::Read => run_read(store, cfg, progress),
         Op::Scan => run_scan(store, cfg, progress),
+        Op::Delete => run_delete(store, cfg, progress),
     }
 }
 
 /// Runs one workload and makes its report line: resets the peak RSS first
-/// (see [`reset_peak_rss`]), measures the directory afterwards.
+/// (see [`reset_peak_rss`]), reads the process's I/O counters and the
+/// store's own before and after (the settle after a fill or delete
+/// included), measures the directory afterwards. After a delete it also
+/// runs the store's full compaction, if it has one, and measures again.
 pub fn run_op(
     store: &mut dyn Store,
     op: Op,
@@ -495,25 +739,62 @@ pub fn run_op(
     progress: Progress<'_>,
 ) -> Result<Report> {
     reset_peak_rss();
+    let io_before = process_io();
+    let engine_before = store.engine_stats();
     let outcome = run_workload(store, op, cfg, progress)?;
+    let io_after = process_io();
     let peak = peak_rss_bytes();
-    let dir_bytes = dir_bytes(dir)?;
-    Ok(Report::new(
-        store.name(),
-        cfg,
-        &outcome,
-        dir_bytes,
-        peak,
-        store.stall_secs(),
-    ))
+    let engine = store.engine_stats();
+    let usage = dir_usage(dir)?;
+    let mut r = Report::new(store.name(), cfg, &outcome, &usage, peak);
+    if let (Some(a), Some(b)) = (io_before, io_after) {
+        let d = b.since(&a);
+        r.disk_write_bytes = Some(d.write_bytes);
+        r.cancelled_write_bytes = Some(d.cancelled_write_bytes);
+        r.write_syscall_bytes = Some(d.wchar);
+        if matches!(op, Op::Write | Op::Delete) && outcome.bytes > 0 {
+            r.write_amp = Some(d.wchar as f64 / outcome.bytes as f64);
+        }
+    }
+    r.stall_secs = engine.stall_secs;
+    r.max_stall_secs = engine.max_stall_secs;
+    r.engine_bytes_written = delta(engine_before.bytes_written, engine.bytes_written);
+    r.compactions = delta(engine_before.compactions, engine.compactions);
+    r.levels = engine.levels;
+    if op == Op::Delete {
+        let live = cfg.live_bytes_after_delete();
+        r.live_bytes = Some(live);
+        r.space_amp = Some(usage.allocated as f64 / live as f64);
+        let started = Instant::now();
+        if let Some(call) = store.compact_fully()? {
+            let settled = store.settle(&cfg.settle)?;
+            let secs = started.elapsed().as_secs_f64();
+            check_after_delete(store, cfg)?;
+            let after = dir_usage(dir)?;
+            r.compact_call = Some(call.to_string());
+            r.compact_secs = Some(secs);
+            r.compact_settle_capped = Some(settled.capped);
+            r.compacted_dir_bytes = Some(after.apparent);
+            r.compacted_dir_alloc_bytes = Some(after.allocated);
+            r.compacted_space_amp = Some(after.allocated as f64 / live as f64);
+            r.compacted_levels = store.engine_stats().levels;
+        }
+    }
+    Ok(r)
+}
+
+fn delta(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    Some(after?.saturating_sub(before?))
 }
 
 /// One line of output per workload.
+///
+/// Fields that do not apply to a store or a workload are `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The store.
     pub store: String,
-    /// The workload: write, read or scan.
+    /// The workload: write, read, scan or delete.
     pub op: Op,
     /// The run's `n`.
     pub n: u64,
@@ -529,28 +810,103 @@ pub struct Report {
     pub mb_per_sec: f64,
     /// Sum of the apparent sizes of the files in the directory afterwards.
     pub dir_bytes: u64,
+    /// The same files' allocated size (`du`: blocks × 512; sparse
+    /// preallocation is not counted, delayed allocation is).
+    #[serde(default)]
+    pub dir_alloc_bytes: u64,
+    /// Allocated bytes per kind of file (extension, name, or `dir/*` for
+    /// numbered files).
+    #[serde(default)]
+    pub dir_files: BTreeMap<String, u64>,
     /// The process's peak resident set (VmHWM) during the workload.
     pub peak_rss_bytes: Option<u64>,
     /// Seconds writes have stalled since the store opened (Brock only).
     pub stall_secs: Option<f64>,
-    /// Entries written, keys found, entries scanned.
+    /// The longest single write stall since the store opened (Brock only).
+    #[serde(default)]
+    pub max_stall_secs: Option<f64>,
+    /// Entries written, keys found, entries scanned, keys deleted.
     pub items: u64,
-    /// Seconds waiting for background flushes after a fill (not in `secs`).
+    /// Seconds waiting for background work after a fill or a delete (not in
+    /// `secs`): until the last change before the store went quiet.
     pub settle_secs: f64,
+    /// The settle gave up at its cap before the store went quiet.
+    #[serde(default)]
+    pub settle_capped: bool,
     /// CPU seconds of the process, every thread, during `secs` (on a busy
     /// machine a steadier measure of the work than `secs`).
     pub cpu_secs: Option<f64>,
+    /// The longest single batch commit (write and delete): the stall a
+    /// writer sees, measured the same way for every store.
+    #[serde(default)]
+    pub max_batch_secs: Option<f64>,
+    /// `/proc/self/io` `write_bytes` over the workload and its settle: page
+    /// cache bytes the process dirtied, as accounted for storage.
+    #[serde(default)]
+    pub disk_write_bytes: Option<u64>,
+    /// `/proc/self/io` `cancelled_write_bytes` in the same span: of those,
+    /// bytes whose files were deleted or truncated before writeback.
+    #[serde(default)]
+    pub cancelled_write_bytes: Option<u64>,
+    /// `/proc/self/io` `wchar` in the same span: bytes passed to write
+    /// system calls.
+    #[serde(default)]
+    pub write_syscall_bytes: Option<u64>,
+    /// Write and delete: `write_syscall_bytes` per byte of user data
+    /// (key + value written, or key deleted).
+    #[serde(default)]
+    pub write_amp: Option<f64>,
+    /// Bytes the store itself counts as written in the same span (Brock's
+    /// `Stats::bytes_written`: WAL appends and table files).
+    #[serde(default)]
+    pub engine_bytes_written: Option<u64>,
+    /// Compactions the store finished in the same span (Brock, fjall).
+    #[serde(default)]
+    pub compactions: Option<u64>,
+    /// The store's levels afterwards (Brock's `Db::levels()`).
+    #[serde(default)]
+    pub levels: Option<String>,
+    /// Delete: the entries a full scan found after the settle (checked).
+    #[serde(default)]
+    pub remaining: Option<u64>,
+    /// Delete: key and value bytes of the entries kept.
+    #[serde(default)]
+    pub live_bytes: Option<u64>,
+    /// Delete: `dir_alloc_bytes / live_bytes` after background compaction.
+    #[serde(default)]
+    pub space_amp: Option<f64>,
+    /// Delete: the explicit full compaction run after that measurement.
+    #[serde(default)]
+    pub compact_call: Option<String>,
+    /// Delete: seconds of that call and the settle after it.
+    #[serde(default)]
+    pub compact_secs: Option<f64>,
+    /// Delete: that settle gave up at its cap.
+    #[serde(default)]
+    pub compact_settle_capped: Option<bool>,
+    /// Delete: `dir_bytes` after the full compaction.
+    #[serde(default)]
+    pub compacted_dir_bytes: Option<u64>,
+    /// Delete: `dir_alloc_bytes` after the full compaction.
+    #[serde(default)]
+    pub compacted_dir_alloc_bytes: Option<u64>,
+    /// Delete: `compacted_dir_alloc_bytes / live_bytes`.
+    #[serde(default)]
+    pub compacted_space_amp: Option<f64>,
+    /// Delete: the levels after the full compaction (Brock).
+    #[serde(default)]
+    pub compacted_levels: Option<String>,
 }
 
 impl Report {
-    /// The report of `outcome`.
+    /// The report of `outcome`; the store's counters, the I/O and the
+    /// delete's measurements are left empty for [`run_op`] to fill.
     pub fn new(
         store: &str,
         cfg: &Config,
         outcome: &Outcome,
-        dir_bytes: u64,
+        usage: &DirUsage,
         peak_rss_bytes: Option<u64>,
-        stall_secs: Option<f64>,
     ) -> Self {
         let secs = outcome.secs.max(1e-9);
         Report {
@@ -562,12 +918,34 @@ impl Report {
             secs: outcome.secs,
             ops_per_sec: outcome.ops as f64 / secs,
             mb_per_sec: outcome.bytes as f64 / secs / 1e6,
-            dir_bytes,
+            dir_bytes: usage.apparent,
+            dir_alloc_bytes: usage.allocated,
+            dir_files: usage.by_kind.clone(),
             peak_rss_bytes,
-            stall_secs,
+            stall_secs: None,
+            max_stall_secs: None,
             items: outcome.items,
             settle_secs: outcome.settle_secs,
+            settle_capped: outcome.settle_capped,
             cpu_secs: outcome.cpu_secs,
+            max_batch_secs: outcome.max_batch_secs,
+            disk_write_bytes: None,
+            cancelled_write_bytes: None,
+            write_syscall_bytes: None,
+            write_amp: None,
+            engine_bytes_written: None,
+            compactions: None,
+            levels: None,
+            remaining: outcome.remaining,
+            live_bytes: None,
+            space_amp: None,
+            compact_call: None,
+            compact_secs: None,
+            compact_settle_capped: None,
+            compacted_dir_bytes: None,
+            compacted_dir_alloc_bytes: None,
+            compacted_space_amp: None,
+            compacted_levels: None,
         }
     }
 
@@ -580,11 +958,40 @@ impl Report {
     pub fn from_json(line: &str) -> Result<Self> {
         Ok(serde_json::from_str(line)?)
     }
+
+    /// Operations per second counting the settle after a fill or delete.
+    pub fn ops_per_sec_settled(&self) -> f64 {
+        let ops = self.ops_per_sec * self.secs;
+        ops / (self.secs + self.settle_secs).max(1e-9)
+    }
+}
+
+/// The space a directory takes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirUsage {
+    /// Sum of the files' apparent sizes.
+    pub apparent: u64,
+    /// Sum of their allocated sizes (blocks × 512, what `du` counts).
+    pub allocated: u64,
+    /// Allocated bytes per kind of file: its extension; without one, its
+    /// name, or `parent/*` when the name is a number.
+    pub by_kind: BTreeMap<String, u64>,
 }
 
 /// Sum of the apparent sizes of the files under `dir` (symlinks not followed).
 pub fn dir_bytes(dir: &Path) -> Result<u64> {
-    let mut total = 0;
+    Ok(dir_usage(dir)?.apparent)
+}
+
+/// The apparent and allocated sizes of the files under `dir` (symlinks not
+/// followed), in total and per kind of file.
+pub fn dir_usage(dir: &Path) -> Result<DirUsage> {
+    let mut u = DirUsage::default();
+    add_dir_usage(dir, &mut u)?;
+    Ok(u)
+}
+
+fn add_dir_usage(dir: &Path, u: &mut DirUsage) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
         let entry = entry?;
         // A file may vanish between listing and stat (a flush deleting a WAL).
@@ -592,12 +999,92 @@ pub fn dir_bytes(dir: &Path) -> Result<u64> {
             continue;
         };
         if meta.is_dir() {
-            total += dir_bytes(&entry.path())?;
-        } else {
-            total += meta.len();
+            // Or a directory, between listing and reading.
+            match add_dir_usage(&entry.path(), u) {
+                Ok(()) => {}
+                Err(_) if !entry.path().exists() => {}
+                Err(e) => return Err(e),
+            }
+            continue;
+        }
+        let allocated = allocated_bytes(&meta);
+        u.apparent += meta.len();
+        u.allocated += allocated;
+        *u.by_kind.entry(file_kind(&entry.path())).or_insert(0) += allocated;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn allocated_bytes(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.blocks() * 512
+}
+
+#[cfg(not(unix))]
+fn allocated_bytes(meta: &std::fs::Metadata) -> u64 {
+    meta.len()
+}
+
+/// `sst`, `MANIFEST`, `tables/*`: see [`DirUsage::by_kind`].
+fn file_kind(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(ext) = path.extension() {
+        return ext.to_string_lossy().into_owned();
+    }
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        let parent = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return format!("{parent}/*");
+    }
+    name
+}
+
+/// The process's I/O counters (`/proc/self/io`, every thread, Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IoCounters {
+    /// Bytes passed to write system calls (`wchar`).
+    pub wchar: u64,
+    /// Bytes of page cache dirtied, accounted for storage (`write_bytes`).
+    pub write_bytes: u64,
+    /// Of those, bytes dropped before writeback (`cancelled_write_bytes`).
+    pub cancelled_write_bytes: u64,
+}
+
+impl IoCounters {
+    /// The counters since `earlier`.
+    pub fn since(&self, earlier: &IoCounters) -> IoCounters {
+        IoCounters {
+            wchar: self.wchar.saturating_sub(earlier.wchar),
+            write_bytes: self.write_bytes.saturating_sub(earlier.write_bytes),
+            cancelled_write_bytes: self
+                .cancelled_write_bytes
+                .saturating_sub(earlier.cancelled_write_bytes),
         }
     }
-    Ok(total)
+}
+
+/// The process's I/O counters now, where `/proc/self/io` can be read.
+pub fn process_io() -> Option<IoCounters> {
+    let text = std::fs::read_to_string("/proc/self/io").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(IoCounters {
+        wchar: field("wchar")?,
+        write_bytes: field("write_bytes")?,
+        cancelled_write_bytes: field("cancelled_write_bytes")?,
+    })
 }
 
 /// The process's peak resident set size (`VmHWM` of `/proc/self/status`).
@@ -651,27 +1138,44 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// A human table of reports: one row per report.
+/// A human table of reports: one row per report, then the deletes' space
+/// and Brock's levels.
 pub fn summary_table(reports: &[Report]) -> String {
     let mut s = String::new();
+    let dash = || "-".to_string();
     let _ = writeln!(
         s,
-        "{:<6} {:<5} {:>8} {:>7} {:>6} {:>9} {:>6} {:>8} {:>8} {:>7} {:>6}",
-        "store", "op", "items", "secs", "cpu s", "ops/s", "MB/s", "dir MiB", "RSS MiB", "stall s", "settle"
+        "{:<6} {:<6} {:>8} {:>7} {:>6} {:>9} {:>6} {:>8} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6}",
+        "store",
+        "op",
+        "items",
+        "secs",
+        "cpu s",
+        "ops/s",
+        "MB/s",
+        "du MiB",
+        "RSS MiB",
+        "WA",
+        "maxbat",
+        "stall s",
+        "maxstl",
+        "settle"
     );
     for r in reports {
-        let dash = || "-".to_string();
         let cpu = r.cpu_secs.map_or_else(dash, |c| format!("{c:.2}"));
         let rss = r.peak_rss_bytes.map_or_else(dash, |b| format!("{:.0}", mib(b)));
+        let wa = r.write_amp.map_or_else(dash, |w| format!("{w:.2}"));
+        let max_batch = r.max_batch_secs.map_or_else(dash, |b| format!("{b:.3}"));
         let stall = r.stall_secs.map_or_else(dash, |s| format!("{s:.2}"));
-        let settle = if r.op == Op::Write {
-            format!("{:.2}", r.settle_secs)
+        let max_stall = r.max_stall_secs.map_or_else(dash, |s| format!("{s:.3}"));
+        let settle = if matches!(r.op, Op::Write | Op::Delete) {
+            format!("{:.2}{}", r.settle_secs, if r.settle_capped { "!" } else { "" })
         } else {
             dash()
         };
         let _ = writeln!(
             s,
-            "{:<6} {:<5} {:>8} {:>7.2} {:>6} {:>9.0} {:>6.1} {:>8.1} {:>8} {:>7} {:>6}",
+            "{:<6} {:<6} {:>8} {:>7.2} {:>6} {:>9.0} {:>6.1} {:>8.1} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6}",
             r.store,
             r.op.name(),
             r.items,
@@ -679,11 +1183,52 @@ pub fn summary_table(reports: &[Report]) -> String {
             cpu,
             r.ops_per_sec,
             r.mb_per_sec,
-            mib(r.dir_bytes),
+            mib(r.dir_alloc_bytes),
             rss,
+            wa,
+            max_batch,
             stall,
+            max_stall,
             settle
         );
+    }
+    let deletes: Vec<&Report> = reports.iter().filter(|r| r.op == Op::Delete).collect();
+    if !deletes.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nafter deleting 90%: {:<6} {:>9} {:>8} {:>9}   then {:<38} {:>7} {:>8} {:>9}",
+            "store", "live MiB", "du MiB", "space amp", "full compaction", "secs", "du MiB", "space amp"
+        );
+        for r in deletes {
+            let opt_mib = |b: Option<u64>| b.map_or_else(dash, |b| format!("{:.1}", mib(b)));
+            let _ = writeln!(
+                s,
+                "{:<19} {:<6} {:>9} {:>8.1} {:>9} {:>4} {:<38} {:>7} {:>8} {:>9}",
+                "",
+                r.store,
+                opt_mib(r.live_bytes),
+                mib(r.dir_alloc_bytes),
+                r.space_amp.map_or_else(dash, |a| format!("{a:.2}")),
+                "",
+                r.compact_call.clone().unwrap_or_else(|| "(none)".into()),
+                r.compact_secs.map_or_else(dash, |c| format!("{c:.1}")),
+                opt_mib(r.compacted_dir_alloc_bytes),
+                r.compacted_space_amp.map_or_else(dash, |a| format!("{a:.2}")),
+            );
+        }
+    }
+    for r in reports {
+        if let Some(l) = &r.levels {
+            let _ = writeln!(s, "{} levels after {}: {l}", r.store, r.op.name());
+        }
+        if let Some(l) = &r.compacted_levels {
+            let _ = writeln!(
+                s,
+                "{} levels after {}: {l}",
+                r.store,
+                r.compact_call.as_deref().unwrap_or("compaction")
+            );
+        }
     }
     s
 }
@@ -810,13 +1355,100 @@ mod tests {
             secs: 0.5,
             cpu_secs: Some(0.25),
             settle_secs: 0.0,
+            settle_capped: false,
+            max_batch_secs: None,
+            remaining: None,
         };
-        let r = Report::new("brock", &cfg, &o, 4096, Some(1 << 20), Some(0.0));
+        let usage = DirUsage {
+            apparent: 4096,
+            allocated: 8192,
+            by_kind: [("sst".to_string(), 8192)].into_iter().collect(),
+        };
+        let mut r = Report::new("brock", &cfg, &o, &usage, Some(1 << 20));
+        r.write_amp = Some(1.5);
         let line = r.to_json();
         assert!(line.starts_with(r#"{"store":"brock","op":"read","n":1000000,"value_size":128,"batch":1000,"secs":0.5,"ops_per_sec":20.0,"#), "{line}");
+        assert!(
+            line.contains(r#""dir_alloc_bytes":8192,"dir_files":{"sst":8192}"#),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
         assert_eq!(Report::from_json(&line).unwrap(), r);
         assert!(peak_rss_bytes().unwrap_or(1) > 0);
         assert!(process_cpu_secs().unwrap_or(0.0) >= 0.0);
+    }
+
+    #[test]
+    fn ops_plan_fills_first_and_keeps_the_order() {
+        use std::str::FromStr;
+        assert_eq!(Op::plan(&[Op::Delete]), [Op::Write, Op::Delete]);
+        assert_eq!(
+            Op::plan(&[Op::Delete, Op::Write, Op::Read, Op::Read]),
+            [Op::Write, Op::Read, Op::Delete]
+        );
+        assert_eq!(Op::plan(&Op::ALL), Op::ALL);
+        assert!(Op::plan(&[]).is_empty());
+        assert_eq!(Op::from_str("delete"), Ok(Op::Delete));
+        assert!(Op::from_str("fill").is_err());
+        assert_eq!(
+            Config {
+                n: 21,
+                ..Config::default()
+            }
+            .live_after_delete(),
+            3
+        );
+        assert_eq!(
+            Config {
+                n: 20,
+                ..Config::default()
+            }
+            .live_after_delete(),
+            2
+        );
+    }
+
+    #[test]
+    fn io_counters_see_a_write() {
+        let Some(before) = process_io() else { return };
+        let dir = temp_dir(None).unwrap();
+        std::fs::write(dir.path().join("x.bin"), vec![7u8; 1 << 16]).unwrap();
+        let d = process_io().unwrap().since(&before);
+        assert!(d.wchar >= 1 << 16, "{d:?}");
+        let u = dir_usage(dir.path()).unwrap();
+        assert_eq!(u.apparent, 1 << 16);
+        assert_eq!(u.by_kind.keys().collect::<Vec<_>>(), ["bin"]);
+        assert_eq!(file_kind(Path::new("db/tables/17")), "tables/*");
+        assert_eq!(file_kind(Path::new("db/MANIFEST")), "MANIFEST");
+    }
+
+    #[test]
+    fn quiet_means_unchanged_for_the_window() {
+        let settle = Settle {
+            quiet: Duration::from_millis(120),
+            cap: Duration::from_secs(5),
+        };
+        let mut polls = 0u64;
+        let started = Instant::now();
+        let s = wait_until_quiet(&settle, started, &mut || {
+            polls += 1;
+            Ok((polls < 3, vec![polls.min(5)]))
+        })
+        .unwrap();
+        assert!(!s.capped && polls >= 6, "{s:?} after {polls} polls");
+        assert!(
+            s.secs > 0.1 && started.elapsed() >= Duration::from_millis(120),
+            "{s:?}"
+        );
+        let capped = wait_until_quiet(
+            &Settle {
+                quiet: Duration::from_secs(10),
+                cap: Duration::from_millis(100),
+            },
+            Instant::now(),
+            &mut || Ok((true, vec![])),
+        )
+        .unwrap();
+        assert!(capped.capped);
     }
 }

@@ -2,7 +2,8 @@
 //! values must come out right.
 
 use brock_bench::stores::{self, brock::BrockStore};
-use brock_bench::workload::{Config, Op, Order, Store, key, run_op, temp_dir, value};
+use brock_bench::workload::{Config, Op, Order, Settle, Store, key, run_op, temp_dir, value};
+use std::time::Duration;
 
 fn small(order: Order) -> Config {
     Config {
@@ -11,6 +12,10 @@ fn small(order: Order) -> Config {
         batch: 300,
         order,
         sync: false,
+        settle: Settle {
+            quiet: Duration::from_millis(100),
+            cap: Duration::from_secs(30),
+        },
     }
 }
 
@@ -41,6 +46,28 @@ fn check_store(name: &str, cfg: &Config) {
     let mut missing = 0;
     s.read_batch(&[key(cfg.n)], &mut |_, _| missing += 1).unwrap();
     assert_eq!(missing, 0, "{name}: a key never written is found");
+    assert!(
+        w.write_amp.is_some_and(|a| a >= 1.0),
+        "{name}: write amp {:?}",
+        w.write_amp
+    );
+    assert!(w.max_batch_secs.is_some_and(|b| b > 0.0), "{name}");
+    assert!(w.dir_alloc_bytes > 0 && !w.dir_files.is_empty(), "{name}: {w:?}");
+    // Delete 90%: exactly the keys i % 10 == 0 stay, before and after the
+    // store's full compaction (run_op checks both with a scan).
+    let d = run_op(s.as_mut(), Op::Delete, cfg, dir.path(), &mut |_| {}).unwrap();
+    assert_eq!((d.items, d.remaining), (1800, Some(200)), "{name}");
+    assert_eq!(d.live_bytes, Some(200 * 116), "{name}");
+    assert!(
+        d.space_amp.is_some() && d.compacted_space_amp.is_some() && d.compact_call.is_some(),
+        "{name}: {d:?}"
+    );
+    let mut found = Vec::new();
+    s.read_batch(&[key(0), key(1), key(10), key(1999)], &mut |pos, _| {
+        found.push(pos)
+    })
+    .unwrap();
+    assert_eq!(found, [0, 2], "{name}: after the delete");
     s.close().unwrap();
 }
 

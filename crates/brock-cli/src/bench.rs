@@ -1,4 +1,4 @@
-//! `brock bench`: Brock's write, random-read and scan workloads.
+//! `brock bench`: Brock's write, random-read, scan and delete workloads.
 //!
 //! The keys, values and orders are `brock_bench::workload`'s, the ones the
 //! `brock-bench` harness gives fjall and redb (and that the Go fixtures were
@@ -6,10 +6,12 @@
 //! (when stderr is a terminal) and, without `--json`, a summary go to stderr.
 
 use brock_bench::stores::brock::BrockStore;
-use brock_bench::workload::{self, Config, Op, Order, Report, Store, run_op, summary_table};
+use brock_bench::stores::brock::describe_levels;
+use brock_bench::workload::{self, Config, Op, Order, Report, Settle, Store, run_op, summary_table};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which workloads to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,6 +22,10 @@ pub enum Workload {
     Read,
     /// Iterate everything (after a fill, if the directory is empty).
     Scan,
+    /// Delete 90% of the keys (after a fill, if the directory is empty),
+    /// wait for compaction, compare the directory with the live data; then
+    /// `Db::flatten` and compare again.
+    Delete,
     /// Write, then read, then scan.
     All,
 }
@@ -48,6 +54,13 @@ pub struct BenchArgs {
     /// Sync the WAL on every commit (`sync_writes`).
     #[arg(long)]
     sync: bool,
+    /// After a fill or delete, the store counts as settled once flushes
+    /// and compactions have been quiet this long (milliseconds).
+    #[arg(long, default_value_t = 3000)]
+    settle_quiet_ms: u64,
+    /// And waiting for that gives up after this long (seconds).
+    #[arg(long, default_value_t = 180)]
+    settle_cap_secs: u64,
     /// Print only the JSON lines (no summary on stderr).
     #[arg(long)]
     json: bool,
@@ -65,6 +78,10 @@ impl BenchArgs {
                 Order::Random
             },
             sync: self.sync,
+            settle: Settle {
+                quiet: Duration::from_millis(self.settle_quiet_ms),
+                cap: Duration::from_secs(self.settle_cap_secs),
+            },
         }
     }
 }
@@ -104,10 +121,11 @@ fn run_to(a: &BenchArgs, out: &mut dyn Write) -> brock::Result<()> {
         Workload::Write => vec![Op::Write],
         Workload::Read => vec![Op::Read],
         Workload::Scan => vec![Op::Scan],
-        Workload::All => Op::ALL.to_vec(),
+        Workload::Delete => vec![Op::Delete],
+        Workload::All => Op::DEFAULT.to_vec(),
     };
-    let fill_first =
-        matches!(a.workload, Workload::Read | Workload::Scan) && store.is_empty().map_err(to_brock)?;
+    let fill_first = matches!(a.workload, Workload::Read | Workload::Scan | Workload::Delete)
+        && store.is_empty().map_err(to_brock)?;
     if fill_first {
         ops.insert(0, Op::Write);
     }
@@ -142,6 +160,7 @@ fn run_to(a: &BenchArgs, out: &mut dyn Write) -> brock::Result<()> {
         reports.push(r);
     }
     let stats = store.db().stats();
+    let levels_now = describe_levels(store.db());
     Box::new(store).close().map_err(to_brock)?;
     if !a.json {
         eprintln!();
@@ -154,16 +173,22 @@ fn run_to(a: &BenchArgs, out: &mut dyn Write) -> brock::Result<()> {
             .map(|(l, n)| format!("L{l}: {n}"))
             .collect();
         eprintln!(
-            "brock: {} commits, {} memtable flushes, tables {}, write stalls {:.2} s",
+            "brock: {} commits, {} memtable flushes, {} compactions, tables {}, write stalls {:.2} s (longest {:.3} s), \
+             written {:.1} MiB for {:.1} MiB of keys and values",
             stats.commits,
             stats.flushes,
+            stats.compactions,
             if levels.is_empty() {
                 "none".to_string()
             } else {
                 levels.join(", ")
             },
-            stats.stall_nanos as f64 / 1e9
+            stats.stall_nanos as f64 / 1e9,
+            stats.max_stall_nanos as f64 / 1e9,
+            stats.bytes_written as f64 / (1024.0 * 1024.0),
+            stats.user_bytes as f64 / (1024.0 * 1024.0),
         );
+        eprintln!("brock: levels at close: {levels_now}");
     }
     Ok(())
 }
@@ -191,6 +216,8 @@ mod tests {
             batch: 250,
             seq: false,
             sync: false,
+            settle_quiet_ms: 100,
+            settle_cap_secs: 30,
             json: true,
         }
     }
@@ -209,7 +236,7 @@ mod tests {
     fn all_on_a_temporary_directory() {
         let rs = lines(&args(Workload::All, None));
         let ops: Vec<Op> = rs.iter().map(|r| r.op).collect();
-        assert_eq!(ops, Op::ALL);
+        assert_eq!(ops, Op::DEFAULT);
         for r in &rs {
             assert_eq!(
                 (r.store.as_str(), r.n, r.items, r.value_size, r.batch),
@@ -232,5 +259,18 @@ mod tests {
         let scan = lines(&args(Workload::Scan, Some(dir.path().join("db"))));
         assert_eq!(scan.len(), 1);
         assert_eq!((scan[0].op, scan[0].items), (Op::Scan, 2000));
+    }
+
+    #[test]
+    fn delete_fills_first_then_deletes_nine_tenths_and_flattens() {
+        let rs = lines(&args(Workload::Delete, None));
+        let ops: Vec<Op> = rs.iter().map(|r| r.op).collect();
+        assert_eq!(ops, [Op::Write, Op::Delete]);
+        let d = &rs[1];
+        assert_eq!((d.items, d.remaining), (1800, Some(200)));
+        assert_eq!(d.live_bytes, Some(200 * (16 + 64)));
+        assert!(d.space_amp.is_some_and(|a| a > 0.0), "{d:?}");
+        assert_eq!(d.compact_call.as_deref(), Some("brock Db::flatten(2)"));
+        assert!(d.compacted_space_amp.is_some() && d.levels.is_some() && d.max_batch_secs.is_some());
     }
 }

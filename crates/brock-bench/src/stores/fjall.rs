@@ -1,9 +1,9 @@
 //! fjall 3, with its default configuration.
 
-use crate::workload::{KEY_LEN, Result, Store, Visitor};
+use crate::workload::{EngineStats, KEY_LEN, Result, Settle, Settled, Store, Visitor, wait_until_quiet};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A fjall database with one keyspace.
 pub struct FjallStore {
@@ -45,6 +45,18 @@ impl Store for FjallStore {
         Ok(())
     }
 
+    fn delete_batch(&mut self, keys: &[[u8; KEY_LEN]]) -> Result<()> {
+        let mut b = self.db.batch();
+        if self.sync {
+            b = b.durability(Some(PersistMode::SyncData));
+        }
+        for k in keys {
+            b.remove(&self.ks, k.to_vec());
+        }
+        b.commit()?;
+        Ok(())
+    }
+
     fn read_batch(&mut self, keys: &[[u8; KEY_LEN]], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
         let snap = self.db.snapshot();
         for (pos, k) in keys.iter().enumerate() {
@@ -67,20 +79,32 @@ impl Store for FjallStore {
         Ok(self.ks.iter().next().is_none())
     }
 
-    fn settle(&mut self) -> Result<()> {
-        // Flushes and the compactions they trigger: wait until none has run
-        // for 100 ms (at most two minutes).
+    fn settle(&mut self, settle: &Settle) -> Result<Settled> {
+        // Flushes and the compactions they trigger: idle once none is
+        // running and no counter or size has moved for `settle.quiet`.
         let started = Instant::now();
-        let mut quiet_since = Instant::now();
-        while quiet_since.elapsed() < Duration::from_millis(100)
-            && started.elapsed() < Duration::from_secs(120)
-        {
-            if self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0 {
-                quiet_since = Instant::now();
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        wait_until_quiet(settle, started, &mut || {
+            let busy = self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0;
+            let state = vec![
+                self.db.compactions_completed() as u64,
+                self.db.disk_space()?,
+                self.ks.table_count() as u64,
+                self.db.journal_count() as u64,
+            ];
+            Ok((busy, state))
+        })
+    }
+
+    fn engine_stats(&self) -> EngineStats {
+        EngineStats {
+            compactions: Some(self.db.compactions_completed() as u64),
+            ..EngineStats::default()
         }
-        Ok(())
+    }
+
+    fn compact_fully(&mut self) -> Result<Option<&'static str>> {
+        self.ks.major_compact()?;
+        Ok(Some("fjall Keyspace::major_compact (doc-hidden)"))
     }
 
     fn close(self: Box<Self>) -> Result<()> {

@@ -47,6 +47,18 @@ impl Store for RedbStore {
         Ok(())
     }
 
+    fn delete_batch(&mut self, keys: &[[u8; KEY_LEN]]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(TABLE)?;
+            for k in keys {
+                t.remove(k.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     fn read_batch(&mut self, keys: &[[u8; KEY_LEN]], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(TABLE)?;
@@ -72,6 +84,14 @@ impl Store for RedbStore {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(TABLE)?;
         Ok(t.is_empty()?)
+    }
+
+    fn compact_fully(&mut self) -> Result<Option<&'static str>> {
+        // redb never gives freed pages back to the file system on its own;
+        // `compact` moves pages down and truncates. It returns whether it
+        // did anything; call it until it does not.
+        while self.db.compact()? {}
+        Ok(Some("redb Database::compact (until false)"))
     }
 
     fn close(self: Box<Self>) -> Result<()> {
