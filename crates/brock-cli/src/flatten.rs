@@ -32,7 +32,9 @@ fn level_line(sizes: &[u64]) -> String {
 /// Runs the command.
 pub fn run(a: &FlattenArgs) -> brock::Result<()> {
     if !a.dir.join("MANIFEST").exists() {
-        return Err(brock::Error::MissingFile { path: a.dir.join("MANIFEST") });
+        return Err(brock::Error::MissingFile {
+            path: a.dir.join("MANIFEST"),
+        });
     }
     let mut opts = Options::new(&a.dir).with_num_compactors(0);
     if let Some(v) = &a.value_dir {

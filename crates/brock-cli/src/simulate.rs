@@ -39,8 +39,15 @@ pub fn run(a: &SimulateArgs) -> brock::Result<()> {
         num_level_zero_tables: 5,
     };
     let r = simulate(&o, a.levels as usize, a.data_mib * MIB);
-    println!("wrote {} in {} compactions", human_bytes(r.user_bytes), r.compactions);
-    println!("write amplification (tables only; the WAL adds 1): {:.2}", r.write_amplification());
+    println!(
+        "wrote {} in {} compactions",
+        human_bytes(r.user_bytes),
+        r.compactions
+    );
+    println!(
+        "write amplification (tables only; the WAL adds 1): {:.2}",
+        r.write_amplification()
+    );
     for (i, (b, t)) in r.level_bytes.iter().zip(&r.level_tables).enumerate() {
         println!("  L{i}: {t:>6} tables  {:>10}", human_bytes(*b));
     }

@@ -76,12 +76,19 @@ fn value(i: usize) -> Vec<u8> {
 }
 
 fn vs(v: &[u8]) -> ValueStruct<'_> {
-    ValueStruct { meta: 0, user_meta: 0, expires_at: 0, value: v }
+    ValueStruct {
+        meta: 0,
+        user_meta: 0,
+        expires_at: 0,
+        value: v,
+    }
 }
 
 /// The `n` sorted internal keys (version 1) and their values.
 fn dataset(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-    (0..n).map(|i| (key_with_version(&user_key(i), 1), value(i))).collect()
+    (0..n)
+        .map(|i| (key_with_version(&user_key(i), 1), value(i)))
+        .collect()
 }
 
 /// Builds one block of about `BLOCK_SIZE` bytes with the table builder's
@@ -153,7 +160,10 @@ struct OpenTable {
 }
 
 fn builder_options(compression: CompressionType) -> BuilderOptions {
-    BuilderOptions { compression, ..BuilderOptions::default() }
+    BuilderOptions {
+        compression,
+        ..BuilderOptions::default()
+    }
 }
 
 fn build_table(data: &[(Vec<u8>, Vec<u8>)], compression: CompressionType) -> Vec<u8> {
@@ -170,8 +180,16 @@ fn open_table(data: &[(Vec<u8>, Vec<u8>)], compression: CompressionType) -> Open
     let path = dir.path().join("000001.sst");
     std::fs::write(&path, &bytes).expect("write table");
     let file = OsVfs.open_read(&path).expect("open table file");
-    let table = Table::open(file, TableOptions { id: 1, compression, key_id: 0, verify_blocks: true })
-        .expect("open table");
+    let table = Table::open(
+        file,
+        TableOptions {
+            id: 1,
+            compression,
+            key_id: 0,
+            verify_blocks: true,
+        },
+    )
+    .expect("open table");
     eprintln!(
         "table {}: {} bytes on disk, {} blocks, {} bytes of blocks",
         compression.name(),
@@ -201,11 +219,17 @@ fn bench_table_lookup(c: &mut Criterion) {
         for k in &present {
             assert!(table.get(k).expect("get").is_some());
         }
-        let false_positives = absent.iter().filter(|k| !table.does_not_have(brock::format::user_key(k))).count();
+        let false_positives = absent
+            .iter()
+            .filter(|k| !table.does_not_have(brock::format::user_key(k)))
+            .count();
         for k in &absent {
             assert!(table.get(k).expect("get").is_none());
         }
-        eprintln!("table {}: bloom passes {false_positives}/{PROBES} absent keys", compression.name());
+        eprintln!(
+            "table {}: bloom passes {false_positives}/{PROBES} absent keys",
+            compression.name()
+        );
 
         let mut g = c.benchmark_group(format!("table_point_lookup/{}", compression.name()));
         g.measurement_time(Duration::from_secs(3)).sample_size(30);

@@ -114,7 +114,9 @@ fn parse_num<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
 }
 
 fn read_num<T: std::str::FromStr>(txn: &mut brock::Txn, key: &[u8]) -> brock::Result<Option<T>> {
-    Ok(txn.get(key)?.map(|item| parse_num(item.value_ref()).expect("a number")))
+    Ok(txn
+        .get(key)?
+        .map(|item| parse_num(item.value_ref()).expect("a number")))
 }
 
 fn emit(line: &str) {
@@ -134,15 +136,27 @@ fn fail(msg: &str) -> ! {
 /// The child: commits until killed. Does nothing in a normal test run.
 #[test]
 fn crash_child_entry() {
-    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
+        return;
+    };
     let sync = std::env::var(CHILD_SYNC_ENV).is_ok_and(|s| s == "1");
     let started = Instant::now();
     let db = Db::open(options(Path::new(&dir), sync)).expect("child: open");
-    let last: u64 = db.view(|t| read_num(t, b"meta/last")).expect("child: read meta/last").unwrap_or(0);
+    let last: u64 = db
+        .view(|t| read_num(t, b"meta/last"))
+        .expect("child: read meta/last")
+        .unwrap_or(0);
     let group_last: Vec<u64> = (0..GROUP_THREADS)
-        .map(|th| db.view(|t| read_num(t, &group_last_key(th))).expect("child: read g/last").unwrap_or(0))
+        .map(|th| {
+            db.view(|t| read_num(t, &group_last_key(th)))
+                .expect("child: read g/last")
+                .unwrap_or(0)
+        })
         .collect();
-    let ready: Vec<String> = std::iter::once(last).chain(group_last.iter().copied()).map(|n| n.to_string()).collect();
+    let ready: Vec<String> = std::iter::once(last)
+        .chain(group_last.iter().copied())
+        .map(|n| n.to_string())
+        .collect();
     // A newline first: libtest has printed "test crash_child_entry ... ".
     emit(&format!("\nREADY {}", ready.join(" ")));
 
@@ -217,7 +231,10 @@ struct Acks {
 
 impl Acks {
     fn read(out: impl Read) -> Acks {
-        let mut acks = Acks { group: vec![Vec::new(); GROUP_THREADS], ..Acks::default() };
+        let mut acks = Acks {
+            group: vec![Vec::new(); GROUP_THREADS],
+            ..Acks::default()
+        };
         for line in BufReader::new(out).lines() {
             let Ok(line) = line else { break };
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -225,7 +242,9 @@ impl Acks {
             match (words.first().copied(), nums.as_deref()) {
                 (Some("READY"), Some(n)) if n.len() == 1 + GROUP_THREADS => acks.ready = Some(n.to_vec()),
                 (Some("ACK"), Some(&[t])) => acks.main.push(t),
-                (Some("GACK"), Some(&[th, n])) if (th as usize) < GROUP_THREADS => acks.group[th as usize].push(n),
+                (Some("GACK"), Some(&[th, n])) if (th as usize) < GROUP_THREADS => {
+                    acks.group[th as usize].push(n)
+                }
                 // libtest's own lines ("running 1 test", "test crash_child_entry ... ").
                 (Some("running" | "test"), _) | (None, _) => {}
                 _ => acks.garbage.push(line),
@@ -269,7 +288,10 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
     let mut problems: Vec<String> = Vec::new();
     let mut max_item_version = 0;
 
-    let mut it = db.begin_read().iter(IterOptions::default()).map_err(|e| format!("iterator: {e}"))?;
+    let mut it = db
+        .begin_read()
+        .iter(IterOptions::default())
+        .map_err(|e| format!("iterator: {e}"))?;
     for item in &mut it {
         let item = item.map_err(|e| format!("iteration failed: {e}"))?;
         max_item_version = max_item_version.max(item.version());
@@ -316,17 +338,24 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
 
     // The main chain: exactly transactions 1..=L, minus the deleted ones.
     let (last_version, last) = num("meta/last")?.map_or((0, 0), |(v, n)| (v, n as u64));
-    let mut state = State { main_last: last, group_last: Vec::new() };
+    let mut state = State {
+        main_last: last,
+        group_last: Vec::new(),
+    };
     if let Some(&acked) = acks.main.iter().max()
         && acked > last
     {
-        problems.push(format!("main transaction {acked} was acknowledged but meta/last is {last}"));
+        problems.push(format!(
+            "main transaction {acked} was acknowledged but meta/last is {last}"
+        ));
     }
     if last < before.main_last {
         problems.push(format!("meta/last went back from {} to {last}", before.main_last));
     }
     if let Some((&t, _)) = main.range(last + 1..).next() {
-        problems.push(format!("keys of main transaction {t} are present but meta/last is {last}"));
+        problems.push(format!(
+            "keys of main transaction {t} are present but meta/last is {last}"
+        ));
     }
     if main.contains_key(&0) {
         problems.push("keys of main transaction 0 are present".into());
@@ -347,12 +376,16 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
             continue;
         }
         let Some(keys) = got else {
-            problems.push(format!("main transaction {t} (≤ meta/last {last}) is missing entirely"));
+            problems.push(format!(
+                "main transaction {t} (≤ meta/last {last}) is missing entirely"
+            ));
             continue;
         };
         let present: Vec<u64> = keys.keys().copied().collect();
         if present != (0..K).collect::<Vec<_>>() {
-            problems.push(format!("main transaction {t} is partial: has keys {present:?} of 0..{K}"));
+            problems.push(format!(
+                "main transaction {t} is partial: has keys {present:?} of 0..{K}"
+            ));
         }
         for (&i, (_, value)) in keys {
             if *value != main_value(t, i) {
@@ -361,14 +394,22 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
         }
         let versions: Vec<u64> = keys.values().map(|(v, _)| *v).collect();
         if versions.iter().any(|&v| v != versions[0]) {
-            problems.push(format!("main transaction {t} has keys at several versions {versions:?}"));
+            problems.push(format!(
+                "main transaction {t} has keys at several versions {versions:?}"
+            ));
         }
         if versions[0] <= prev_version {
-            problems.push(format!("main transaction {t} has version {} ≤ an earlier one's {prev_version}", versions[0]));
+            problems.push(format!(
+                "main transaction {t} has version {} ≤ an earlier one's {prev_version}",
+                versions[0]
+            ));
         }
         prev_version = versions[0];
         if t == last && versions[0] != last_version {
-            problems.push(format!("meta/last has version {last_version}, its transaction's keys {}", versions[0]));
+            problems.push(format!(
+                "meta/last has version {last_version}, its transaction's keys {}",
+                versions[0]
+            ));
         }
     }
     match (num("acct/a")?, num("acct/b")?) {
@@ -378,13 +419,19 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
                 problems.push(format!("acct/a + acct/b = {a} + {b} = {}, not {TOTAL}", a + b));
             }
             if a != expected_a {
-                problems.push(format!("acct/a = {a}, but the first {last} transactions moved it to {expected_a}"));
+                problems.push(format!(
+                    "acct/a = {a}, but the first {last} transactions moved it to {expected_a}"
+                ));
             }
             if va != last_version || vb != last_version {
-                problems.push(format!("acct versions {va}/{vb} differ from meta/last's {last_version}"));
+                problems.push(format!(
+                    "acct versions {va}/{vb} differ from meta/last's {last_version}"
+                ));
             }
         }
-        (a, b) => problems.push(format!("acct/a {a:?} and acct/b {b:?} (versions, values) with meta/last {last}")),
+        (a, b) => problems.push(format!(
+            "acct/a {a:?} and acct/b {b:?} (versions, values) with meta/last {last}"
+        )),
     }
 
     // The side threads: exactly transactions 1..=n of each.
@@ -395,21 +442,30 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
         if let Some(&acked) = acks.group[th].iter().max()
             && acked > glast
         {
-            problems.push(format!("side transaction {th}/{acked} was acknowledged but {key} is {glast}"));
+            problems.push(format!(
+                "side transaction {th}/{acked} was acknowledged but {key} is {glast}"
+            ));
         }
         if glast < before.group_last.get(th).copied().unwrap_or(0) {
-            problems.push(format!("{key} went back from {:?} to {glast}", before.group_last.get(th)));
+            problems.push(format!(
+                "{key} went back from {:?} to {glast}",
+                before.group_last.get(th)
+            ));
         }
         let numbers: Vec<u64> = found.keys().copied().collect();
         if numbers != (1..=glast).collect::<Vec<_>>() {
             let extra: Vec<_> = numbers.iter().filter(|&&n| n == 0 || n > glast).take(5).collect();
             let missing: Vec<_> = (1..=glast).filter(|n| !found.contains_key(n)).take(5).collect();
-            problems.push(format!("side thread {th} ({key} = {glast}): extra {extra:?}, missing {missing:?}"));
+            problems.push(format!(
+                "side thread {th} ({key} = {glast}): extra {extra:?}, missing {missing:?}"
+            ));
         }
         for (&n, keys) in found {
             let present: Vec<u64> = keys.keys().copied().collect();
             if present != (0..GROUP_KEYS).collect::<Vec<_>>() {
-                problems.push(format!("side transaction {th}/{n} is partial: has keys {present:?}"));
+                problems.push(format!(
+                    "side transaction {th}/{n} is partial: has keys {present:?}"
+                ));
             }
             for (&j, (_, value)) in keys {
                 if *value != group_value(th, n, j) {
@@ -429,9 +485,14 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
     }
 
     // Point lookups agree with the iterator (newest transactions and a sample).
-    for t in (last.saturating_sub(20)..=last).chain((1..=last).step_by(97)).filter(|&t| t > 0) {
+    for t in (last.saturating_sub(20)..=last)
+        .chain((1..=last).step_by(97))
+        .filter(|&t| t > 0)
+    {
         for i in [0, K - 1] {
-            let got = db.view(|txn| txn.get(&main_key(t, i))).map_err(|e| format!("get m/{t}/{i}: {e}"))?;
+            let got = db
+                .view(|txn| txn.get(&main_key(t, i)))
+                .map_err(|e| format!("get m/{t}/{i}: {e}"))?;
             let want = (!deleted_by(t, last)).then(|| main_value(t, i));
             if got.as_ref().map(|item| item.value_ref().to_vec()) != want {
                 problems.push(format!("get(m/{t}/{i}) = {got:?}, the iterator says {want:?}"));
@@ -450,14 +511,24 @@ fn check(db: &Db, acks: &Acks, before: &State) -> Result<State, String> {
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
-    Some(v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
+    Some(
+        v.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+    )
 }
 
 /// How many `.sst` files `dir` holds.
 fn tables(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .expect("list dir")
-        .filter(|e| e.as_ref().expect("dir entry").file_name().to_string_lossy().ends_with(".sst"))
+        .filter(|e| {
+            e.as_ref()
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sst")
+        })
         .count()
 }
 
@@ -465,15 +536,22 @@ fn tables(dir: &Path) -> usize {
 fn crash_loop(sync: bool) {
     let kills = env_u64("BROCK_CRASH_KILLS").unwrap_or(25);
     let seed = env_u64("BROCK_CRASH_SEED").unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         t.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32)
     });
-    eprintln!("crash_kill sync_writes={sync}: {kills} kills, seed {seed} (replay with BROCK_CRASH_SEED={seed})");
+    eprintln!(
+        "crash_kill sync_writes={sync}: {kills} kills, seed {seed} (replay with BROCK_CRASH_SEED={seed})"
+    );
     let mut rng = Rng(seed ^ u64::from(sync));
     let exe = std::env::current_exe().expect("current_exe");
     let started = Instant::now();
 
-    let fresh = || State { main_last: 0, group_last: vec![0; GROUP_THREADS] };
+    let fresh = || State {
+        main_last: 0,
+        group_last: vec![0; GROUP_THREADS],
+    };
     let mut dir = tempfile::tempdir().expect("temp dir");
     let mut state = fresh();
     let mut stats = Stats::default();
@@ -509,10 +587,15 @@ fn crash_loop(sync: bool) {
                 stats.directories + 1
             );
             if status.signal() != Some(9) {
-                return Err(format!("{ctx}: the child ended by itself ({status}) before the kill:\n{stderr}"));
+                return Err(format!(
+                    "{ctx}: the child ended by itself ({status}) before the kill:\n{stderr}"
+                ));
             }
             if !acks.garbage.is_empty() {
-                return Err(format!("{ctx}: unexpected child output {:?}\n{stderr}", acks.garbage));
+                return Err(format!(
+                    "{ctx}: unexpected child output {:?}\n{stderr}",
+                    acks.garbage
+                ));
             }
             match &acks.ready {
                 None => {
@@ -523,10 +606,13 @@ fn crash_loop(sync: bool) {
                 }
                 Some(ready) => {
                     // The child must recover exactly what the last verification saw.
-                    let expected: Vec<u64> =
-                        std::iter::once(state.main_last).chain(state.group_last.iter().copied()).collect();
+                    let expected: Vec<u64> = std::iter::once(state.main_last)
+                        .chain(state.group_last.iter().copied())
+                        .collect();
                     if *ready != expected {
-                        return Err(format!("{ctx}: the child opened at {ready:?}, the parent last saw {expected:?}"));
+                        return Err(format!(
+                            "{ctx}: the child opened at {ready:?}, the parent last saw {expected:?}"
+                        ));
                     }
                     let want: Vec<u64> = (ready[0] + 1..).take(acks.main.len()).collect();
                     if acks.main != want {
@@ -561,8 +647,14 @@ fn crash_loop(sync: bool) {
     }
     stats.directories += 1;
     stats.commits += state.commits();
-    eprintln!("crash_kill sync_writes={sync}: {kills} kills, {stats:?}, {:.1?}", started.elapsed());
-    assert!(stats.main_acks > 0, "no commit was ever acknowledged: the kills came too early to test anything");
+    eprintln!(
+        "crash_kill sync_writes={sync}: {kills} kills, {stats:?}, {:.1?}",
+        started.elapsed()
+    );
+    assert!(
+        stats.main_acks > 0,
+        "no commit was ever acknowledged: the kills came too early to test anything"
+    );
 }
 
 /// Start a new directory once the current one has more tables than this.

@@ -105,7 +105,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn kind_of(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match classify(&name) {
         Some(FileKind::Mem(_)) => "wal".into(),
         Some(FileKind::Sst(_)) => "sst".into(),
@@ -117,7 +120,10 @@ fn kind_of(path: &Path) -> String {
 
 impl Traced {
     fn new(fs: MemVfs) -> Self {
-        Traced { fs, log: Arc::default() }
+        Traced {
+            fs,
+            log: Arc::default(),
+        }
     }
 
     fn record<T>(&self, label: impl FnOnce() -> String, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -128,13 +134,20 @@ impl Traced {
         let r = f();
         let after = self.fs.op_count();
         if after > before {
-            log.push(OpRec { index: before, label: label(), failed: r.is_err() });
+            log.push(OpRec {
+                index: before,
+                label: label(),
+                failed: r.is_err(),
+            });
         }
         r
     }
 
     fn label_at(&self, index: u64) -> Option<String> {
-        lock(&self.log).iter().find(|r| r.index == index).map(|r| r.label.clone())
+        lock(&self.log)
+            .iter()
+            .find(|r| r.index == index)
+            .map(|r| r.label.clone())
     }
 
     fn first_failure(&self) -> Option<OpRec> {
@@ -142,7 +155,10 @@ impl Traced {
     }
 
     fn labels(&self) -> Vec<String> {
-        lock(&self.log).iter().map(|r| format!("{} {}", r.index, r.label)).collect()
+        lock(&self.log)
+            .iter()
+            .map(|r| format!("{} {}", r.index, r.label))
+            .collect()
     }
 }
 
@@ -192,7 +208,11 @@ impl Vfs for Traced {
             OpenMode::Existing => "open",
         };
         let inner = self.record(|| format!("{verb} {kind}"), || self.fs.open_write(path, mode))?;
-        Ok(Box::new(TracedFile { inner, t: self.clone(), kind }))
+        Ok(Box::new(TracedFile {
+            inner,
+            t: self.clone(),
+            kind,
+        }))
     }
 
     fn remove(&self, path: &Path) -> Result<()> {
@@ -200,7 +220,10 @@ impl Vfs for Traced {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        self.record(|| format!("rename {}", kind_of(from)), || self.fs.rename(from, to))
+        self.record(
+            || format!("rename {}", kind_of(from)),
+            || self.fs.rename(from, to),
+        )
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
@@ -399,7 +422,9 @@ fn settle(t: &Traced, db: &Db) {
     let _ = db.wait_for_flushes();
     let deadline = Instant::now() + std::time::Duration::from_secs(5);
     while Instant::now() < deadline && t.first_failure().is_none() {
-        let wals = t.fs.list_dir(&dir()).map_or(0, |l| l.iter().filter(|e| e.name.ends_with(".mem")).count());
+        let wals =
+            t.fs.list_dir(&dir())
+                .map_or(0, |l| l.iter().filter(|e| e.name.ends_with(".mem")).count());
         if wals <= 1 {
             return;
         }
@@ -418,14 +443,29 @@ fn dir() -> PathBuf {
 /// two agree.
 fn read_state(db: &Db, ctx: &str) -> State {
     let mut scanned = State::new();
-    for item in db.begin_read().iter(IterOptions::default()).unwrap_or_else(|e| panic!("{ctx}: iter: {e}")) {
+    for item in db
+        .begin_read()
+        .iter(IterOptions::default())
+        .unwrap_or_else(|e| panic!("{ctx}: iter: {e}"))
+    {
         let item = item.unwrap_or_else(|e| panic!("{ctx}: scan: {e}"));
         let prev = scanned.insert(item.key().to_vec(), item.value_ref().to_vec());
-        assert!(prev.is_none(), "{ctx}: scan yielded {:?} twice", String::from_utf8_lossy(item.key()));
+        assert!(
+            prev.is_none(),
+            "{ctx}: scan yielded {:?} twice",
+            String::from_utf8_lossy(item.key())
+        );
     }
     let mut probed = State::new();
-    for k in (0..KEYS).map(key).chain([MARKER.to_vec()]).chain(scanned.keys().cloned()) {
-        if let Some(item) = db.view(|t| t.get(&k)).unwrap_or_else(|e| panic!("{ctx}: get: {e}")) {
+    for k in (0..KEYS)
+        .map(key)
+        .chain([MARKER.to_vec()])
+        .chain(scanned.keys().cloned())
+    {
+        if let Some(item) = db
+            .view(|t| t.get(&k))
+            .unwrap_or_else(|e| panic!("{ctx}: get: {e}"))
+        {
             probed.insert(k, item.value_ref().to_vec());
         }
     }
@@ -446,7 +486,13 @@ fn describe_diff(got: &State, want: &State) -> String {
             let show = |v: Option<&Vec<u8>>| {
                 v.map_or("absent".to_string(), |v| String::from_utf8_lossy(v).into_owned())
             };
-            let _ = write!(out, "\n    {}: got {}, want {}", String::from_utf8_lossy(k), show(g), show(w));
+            let _ = write!(
+                out,
+                "\n    {}: got {}, want {}",
+                String::from_utf8_lossy(k),
+                show(g),
+                show(w)
+            );
         }
     }
     out
@@ -489,7 +535,12 @@ fn files(fs: &MemVfs, ctx: &str) -> Files {
             .collect(),
         None => BTreeSet::new(),
     };
-    Files { names, ssts, mems, manifest_tables }
+    Files {
+        names,
+        ssts,
+        mems,
+        manifest_tables,
+    }
 }
 
 /// No table file the MANIFEST does not name, none it names missing; after a
@@ -503,7 +554,10 @@ fn check_files(fs: &MemVfs, ctx: &str, closed: bool) {
     );
     if closed {
         assert_eq!(f.mems, 0, "{ctx}: a WAL survived a clean close: {:?}", f.names);
-        assert!(!f.names.iter().any(|n| n == "LOCK"), "{ctx}: LOCK survived a clean close");
+        assert!(
+            !f.names.iter().any(|n| n == "LOCK"),
+            "{ctx}: LOCK survived a clean close"
+        );
     }
 }
 
@@ -521,10 +575,19 @@ fn check_recovered(fs: &MemVfs, o: &Options, cands: &[State], ctx: &str) -> usiz
         let ro = Db::open_with_vfs(o.clone().with_read_only(true), Arc::new(fs.clone()))
             .unwrap_or_else(|e| panic!("{ctx}: read-only open: {e}"));
         let got = read_state(&ro, ctx);
-        assert!(got == *offline, "{ctx}: read-only open vs offline view:{}", describe_diff(&got, offline));
-        ro.close().unwrap_or_else(|e| panic!("{ctx}: read-only close: {e}"));
+        assert!(
+            got == *offline,
+            "{ctx}: read-only open vs offline view:{}",
+            describe_diff(&got, offline)
+        );
+        ro.close()
+            .unwrap_or_else(|e| panic!("{ctx}: read-only close: {e}"));
         drop(ro);
-        assert_eq!(fs.op_count(), ops, "{ctx}: a read-only open wrote to the directory");
+        assert_eq!(
+            fs.op_count(),
+            ops,
+            "{ctx}: a read-only open wrote to the directory"
+        );
     }
     let db = Db::open_with_vfs(o.clone(), Arc::new(fs.clone()))
         .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
@@ -538,20 +601,28 @@ fn check_recovered(fs: &MemVfs, o: &Options, cands: &[State], ctx: &str) -> usiz
     }
     // The open starts flushing replayed WALs at once; a table being written
     // is not in the MANIFEST yet.
-    db.wait_for_flushes().unwrap_or_else(|e| panic!("{ctx}: flushing replayed WALs: {e}"));
+    db.wait_for_flushes()
+        .unwrap_or_else(|e| panic!("{ctx}: flushing replayed WALs: {e}"));
     check_files(fs, ctx, false);
-    assert!(read_state(&db, ctx) == got, "{ctx}: flushing the replayed WALs changed what reads see");
+    assert!(
+        read_state(&db, ctx) == got,
+        "{ctx}: flushing the replayed WALs changed what reads see"
+    );
     let Some(which) = cands.iter().position(|c| *c == got) else {
         let diffs: String = cands
             .iter()
             .enumerate()
             .map(|(i, c)| format!("\n  vs candidate {i}:{}", describe_diff(&got, c)))
             .collect();
-        panic!("{ctx}: recovered state matches none of {} candidates{diffs}", cands.len());
+        panic!(
+            "{ctx}: recovered state matches none of {} candidates{diffs}",
+            cands.len()
+        );
     };
     db.update(|t| t.set(MARKER.to_vec(), b"1".to_vec()))
         .unwrap_or_else(|e| panic!("{ctx}: commit after recovery: {e}"));
-    db.close().unwrap_or_else(|e| panic!("{ctx}: close after recovery: {e}"));
+    db.close()
+        .unwrap_or_else(|e| panic!("{ctx}: close after recovery: {e}"));
     drop(db);
     check_files(fs, ctx, true);
     let db = Db::open_with_vfs(o.clone(), Arc::new(fs.clone()))
@@ -559,7 +630,11 @@ fn check_recovered(fs: &MemVfs, o: &Options, cands: &[State], ctx: &str) -> usiz
     let mut want = cands[which].clone();
     want.insert(MARKER.to_vec(), b"1".to_vec());
     let got = read_state(&db, ctx);
-    assert!(got == want, "{ctx}: after a clean close and reopen:{}", describe_diff(&got, &want));
+    assert!(
+        got == want,
+        "{ctx}: after a clean close and reopen:{}",
+        describe_diff(&got, &want)
+    );
     db.close().unwrap_or_else(|e| panic!("{ctx}: second close: {e}"));
     let offline = offline_state(fs, ctx).unwrap_or_else(|| panic!("{ctx}: no MANIFEST after a clean close"));
     assert!(
@@ -602,13 +677,19 @@ struct Coverage {
 impl Coverage {
     fn hit(&mut self, label: Option<String>) {
         self.points += 1;
-        *self.first_failed.entry(label.unwrap_or_else(|| "(no fault hit)".into())).or_default() += 1;
+        *self
+            .first_failed
+            .entry(label.unwrap_or_else(|| "(no fault hit)".into()))
+            .or_default() += 1;
     }
 
     fn note_failed_commit(&mut self, s: &Session) {
         if let Some(Err(e)) = s.outcomes.get(s.acked()) {
-            let kind =
-                if e.contains("closed") { "Closed (see failed_commit_reports_its_cause)" } else { "other" };
+            let kind = if e.contains("closed") {
+                "Closed (see failed_commit_reports_its_cause)"
+            } else {
+                "other"
+            };
             *self.failed_commit_errors.entry(kind.to_string()).or_default() += 1;
         }
     }
@@ -664,7 +745,9 @@ fn retry_missing(
     mut point: impl FnMut(u64, &mut Coverage),
 ) {
     for label in required {
-        let spots: Vec<u64> = (0..total).filter(|&i| clean.label_at(i).as_deref() == Some(*label)).collect();
+        let spots: Vec<u64> = (0..total)
+            .filter(|&i| clean.label_at(i).as_deref() == Some(*label))
+            .collect();
         'retry: for _ in 0..5 {
             for &i in &spots {
                 for n in i.saturating_sub(2)..=i + 2 {
@@ -710,10 +793,14 @@ fn commit_point(
     }
     cov.hit(first.as_ref().map(|r| r.label.clone()));
     cov.note_failed_commit(&s);
-    let crashes: Vec<(String, MemVfs)> =
-        crash_modes.iter().map(|&m| (format!("{m:?}"), t.fs.crash(m))).collect();
-    let prefix_crashes: Vec<(String, MemVfs)> =
-        prefix_modes.iter().map(|&m| (format!("{m:?}"), t.fs.crash(m))).collect();
+    let crashes: Vec<(String, MemVfs)> = crash_modes
+        .iter()
+        .map(|&m| (format!("{m:?}"), t.fs.crash(m)))
+        .collect();
+    let prefix_crashes: Vec<(String, MemVfs)> = prefix_modes
+        .iter()
+        .map(|&m| (format!("{m:?}"), t.fs.crash(m)))
+        .collect();
     drop(db);
     // Not promised, but what a crash without the durability promise must
     // still leave: the state after some prefix of the commits.
@@ -751,8 +838,16 @@ fn commit_sweep(name: &str, sync_writes: bool, await_flush: bool, required: &[&s
     let o = opts(sync_writes);
     let wl = workload(7, if full_sweep() { 60 } else { 30 });
     let (total, clean) = count_ops(&o, &wl, await_flush);
-    let flushes_in_clean_run = clean.labels().iter().filter(|l| l.ends_with("create sst")).count();
-    assert!(flushes_in_clean_run >= 2, "{name}: workload must flush at least twice: {:?}", clean.labels());
+    let flushes_in_clean_run = clean
+        .labels()
+        .iter()
+        .filter(|l| l.ends_with("create sst"))
+        .count();
+    assert!(
+        flushes_in_clean_run >= 2,
+        "{name}: workload must flush at least twice: {:?}",
+        clean.labels()
+    );
     let mut cov = Coverage::default();
     let mut modes = Vec::new();
     if sync_writes {
@@ -760,21 +855,49 @@ fn commit_sweep(name: &str, sync_writes: bool, await_flush: bool, required: &[&s
         modes.push(CrashMode::PowerLoss);
     }
     modes.push(CrashMode::ProcessKill);
-    let prefix_modes = if sync_writes { vec![] } else { vec![CrashMode::PowerLoss] };
+    let prefix_modes = if sync_writes {
+        vec![]
+    } else {
+        vec![CrashMode::PowerLoss]
+    };
     let point_modes = |n: u64| {
         let mut m = modes.clone();
         if sync_writes {
-            m.extend(torn_seeds(n).into_iter().map(|seed| CrashMode::TornPowerLoss { seed }));
+            m.extend(
+                torn_seeds(n)
+                    .into_iter()
+                    .map(|seed| CrashMode::TornPowerLoss { seed }),
+            );
         }
         m
     };
     // Racing flushes shift the order a little: sweep a margin past the end.
     let end = if await_flush { total } else { total + 8 };
     for n in 0..=end {
-        commit_point(name, &o, &wl, n, total, await_flush, &point_modes(n), &prefix_modes, &mut cov);
+        commit_point(
+            name,
+            &o,
+            &wl,
+            n,
+            total,
+            await_flush,
+            &point_modes(n),
+            &prefix_modes,
+            &mut cov,
+        );
     }
     retry_missing(&mut cov, &clean, total, required, |n, cov| {
-        commit_point(name, &o, &wl, n, total, await_flush, &point_modes(n), &prefix_modes, cov);
+        commit_point(
+            name,
+            &o,
+            &wl,
+            n,
+            total,
+            await_flush,
+            &point_modes(n),
+            &prefix_modes,
+            cov,
+        );
     });
     cov.report(name, started);
     cov.require(name, required);
@@ -812,10 +935,20 @@ fn commits_with_sync_writes_survive_power_loss_at_every_step() {
 
 #[test]
 fn commits_with_sync_writes_and_racing_flushes() {
-    let cov =
-        commit_sweep("sync_writes, racing flushes", true, false, &["create wal", "append wal", "sync wal"]);
-    let flush_steps =
-        ["create sst", "append sst", "sync sst", "append MANIFEST", "sync MANIFEST", "remove wal"];
+    let cov = commit_sweep(
+        "sync_writes, racing flushes",
+        true,
+        false,
+        &["create wal", "append wal", "sync wal"],
+    );
+    let flush_steps = [
+        "create sst",
+        "append sst",
+        "sync sst",
+        "append MANIFEST",
+        "sync MANIFEST",
+        "remove wal",
+    ];
     assert!(
         flush_steps.iter().any(|l| cov.first_failed.contains_key(*l)),
         "no fault interrupted a racing flush: {:?}",
@@ -893,7 +1026,10 @@ fn flush_interrupted_at_every_step() {
             settle(&t, &db);
             let labels: Vec<String> = (c0..t.fs.op_count()).filter_map(|i| t.label_at(i)).collect();
             for l in flush_labels {
-                assert!(labels.iter().any(|x| x == l), "the triggering commit's ops lack `{l}`: {labels:?}");
+                assert!(
+                    labels.iter().any(|x| x == l),
+                    "the triggering commit's ops lack `{l}`: {labels:?}"
+                );
             }
             t.fs.op_count() - c0
         };
@@ -912,7 +1048,10 @@ fn flush_interrupted_at_every_step() {
             session.outcomes.push(r.map_err(|e| e.to_string()));
             let crashes = [
                 ("power loss".to_string(), t.fs.crash(CrashMode::PowerLoss)),
-                ("torn power loss".to_string(), t.fs.crash(CrashMode::TornPowerLoss { seed: n + 1 })),
+                (
+                    "torn power loss".to_string(),
+                    t.fs.crash(CrashMode::TornPowerLoss { seed: n + 1 }),
+                ),
                 ("process kill".to_string(), t.fs.crash(CrashMode::ProcessKill)),
             ];
             drop(db);
@@ -960,12 +1099,18 @@ fn flush_interrupted_at_every_step() {
         let closed = db.close();
         let first = t.first_failure();
         if k < window {
-            assert!(closed.is_err(), "{name}: close with fail_from_op({n}) returned Ok");
+            assert!(
+                closed.is_err(),
+                "{name}: close with fail_from_op({n}) returned Ok"
+            );
         }
         cov.hit(first.as_ref().map(|r| r.label.clone()));
         let crashes = [
             ("power loss".to_string(), t.fs.crash(CrashMode::PowerLoss)),
-            ("torn power loss".to_string(), t.fs.crash(CrashMode::TornPowerLoss { seed: n + 1 })),
+            (
+                "torn power loss".to_string(),
+                t.fs.crash(CrashMode::TornPowerLoss { seed: n + 1 }),
+            ),
             ("process kill".to_string(), t.fs.crash(CrashMode::ProcessKill)),
         ];
         drop(db);
@@ -987,7 +1132,10 @@ fn flush_interrupted_at_every_step() {
     eprintln!("    {orphans_cleaned} crashes left a table the MANIFEST does not name (deleted at reopen)");
     eprintln!("    {wal_and_table} crashes left both a flushed memtable's WAL and its table");
     cov.require(name, &flush_labels);
-    assert!(orphans_cleaned > 0, "no crash left an orphan table: the sweep missed the window");
+    assert!(
+        orphans_cleaned > 0,
+        "no crash left an orphan table: the sweep missed the window"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1027,10 +1175,17 @@ fn transient_point(
     let first = t.first_failure();
     cov.hit(first.as_ref().map(|r| r.label.clone()));
     cov.note_failed_commit(&s);
-    let ctx = format!("{name}: fail_op_once({n}) [{:?}]; {}", first.as_ref().map(|r| &r.label), s.summary());
+    let ctx = format!(
+        "{name}: fail_op_once({n}) [{:?}]; {}",
+        first.as_ref().map(|r| &r.label),
+        s.summary()
+    );
     let cands = s.candidates(&State::new(), wl);
-    let by_flush =
-        first.as_ref().is_some_and(|r| ["sst", "MANIFEST", "remove wal"].iter().any(|k| r.label.contains(k)));
+    let by_flush = first.as_ref().is_some_and(|r| {
+        ["sst", "MANIFEST", "remove wal"]
+            .iter()
+            .any(|k| r.label.contains(k))
+    });
     if first.is_some() {
         // The fault was hit: the database must now refuse writes, keep
         // serving reads, and report the failure on close.
@@ -1045,7 +1200,11 @@ fn transient_point(
             "{ctx}: a commit after the fault returned {r:?}"
         );
         let got = read_state(&db, &ctx);
-        assert!(cands.contains(&got), "{ctx}: reads after the fault:{}", describe_diff(&got, &cands[0]));
+        assert!(
+            cands.contains(&got),
+            "{ctx}: reads after the fault:{}",
+            describe_diff(&got, &cands[0])
+        );
     }
     let crashed = t.fs.crash(CrashMode::PowerLoss);
     let closed = db.close();
@@ -1071,8 +1230,15 @@ fn a_transient_fault_poisons_writes_and_reopen_recovers() {
     let o = opts(true);
     let wl = workload(23, 40);
     let (total, clean) = count_ops(&o, &wl, true);
-    let required =
-        ["append wal", "sync wal", "create wal", "create sst", "sync sst", "sync MANIFEST", "remove wal"];
+    let required = [
+        "append wal",
+        "sync wal",
+        "create wal",
+        "create sst",
+        "sync sst",
+        "sync MANIFEST",
+        "remove wal",
+    ];
     let mut cov = Coverage::default();
     let mut poisoned_by_flush = 0;
     for n in 0..total {
@@ -1105,8 +1271,10 @@ fn recovery_interrupted_at_every_step() {
     let (base_fs, base_cands) = {
         let (total, clean) = count_ops(&o, &wl[..first_part], true);
         // The last WAL sync of the run: its append is kept (torn) but not synced.
-        let last_sync =
-            (0..total).rev().find(|&i| clean.label_at(i).as_deref() == Some("sync wal")).expect("a WAL sync");
+        let last_sync = (0..total)
+            .rev()
+            .find(|&i| clean.label_at(i).as_deref() == Some("sync wal"))
+            .expect("a WAL sync");
         let t = Traced::new(MemVfs::new());
         t.fs.fail_from_op(last_sync);
         let (db, s) = run_session(&t, &o, &wl[..first_part], true);
@@ -1159,7 +1327,10 @@ fn recovery_interrupted_at_every_step() {
     };
     let labels = clean.labels();
     for want in ["set_len wal", "remove sst"] {
-        assert!(labels.iter().any(|l| l.ends_with(want)), "recovery never did `{want}`: {labels:?}");
+        assert!(
+            labels.iter().any(|l| l.ends_with(want)),
+            "recovery never did `{want}`: {labels:?}"
+        );
     }
     let point = |n: u64, cov: &mut Coverage| {
         let t = Traced::new(base_fs.crash(CrashMode::ProcessKill));
@@ -1173,8 +1344,10 @@ fn recovery_interrupted_at_every_step() {
             ("process kill".to_string(), t.fs.crash(CrashMode::ProcessKill)),
         ];
         for seed in torn_seeds(n) {
-            crashes
-                .push((format!("torn power loss {seed:#x}"), t.fs.crash(CrashMode::TornPowerLoss { seed })));
+            crashes.push((
+                format!("torn power loss {seed:#x}"),
+                t.fs.crash(CrashMode::TornPowerLoss { seed }),
+            ));
         }
         drop(db);
         let cands = s.candidates(&base_state, rest);
@@ -1188,7 +1361,14 @@ fn recovery_interrupted_at_every_step() {
             cov.recoveries += 1;
         }
     };
-    let required = ["set_len wal", "remove sst", "remove wal", "create sst", "sync MANIFEST", "append wal"];
+    let required = [
+        "set_len wal",
+        "remove sst",
+        "remove wal",
+        "create sst",
+        "sync MANIFEST",
+        "append wal",
+    ];
     let mut cov = Coverage::default();
     for n in 0..=total {
         point(n, &mut cov);
@@ -1246,7 +1426,8 @@ fn stale_wal_scenario(fs: &MemVfs) -> Db {
         let db = Db::open_with_vfs(o.clone(), Arc::new(dry.clone())).unwrap();
         (0..)
             .find(|i| {
-                db.update(|t| t.set(format!("f{i:03}").into_bytes(), value("filler"))).unwrap();
+                db.update(|t| t.set(format!("f{i:03}").into_bytes(), value("filler")))
+                    .unwrap();
                 dry.exists(&dir().join("00002.mem"))
             })
             .unwrap()
@@ -1291,19 +1472,32 @@ fn a_resurrected_wal_must_not_shadow_newer_versions() {
     let crashed = (0..200)
         .map(|seed| fs.crash(CrashMode::TornPowerLoss { seed }))
         .find(|c| {
-            let Some(bytes) = c.contents(&wal) else { return false };
+            let Some(bytes) = c.contents(&wal) else {
+                return false;
+            };
             let has = |tag: &[u8]| bytes.windows(tag.len()).any(|w| w == tag);
             has(b"old....") && !has(b"new....")
         })
         .expect("a seed that keeps part of the first WAL");
     drop(db);
     let o = opts(false);
-    for round in ["after the crash", "after the replayed WAL was flushed, closed and reopened"] {
+    for round in [
+        "after the crash",
+        "after the replayed WAL was flushed, closed and reopened",
+    ] {
         let db = Db::open_with_vfs(o.clone(), Arc::new(crashed.clone())).unwrap();
         let got = db.view(|t| t.get(b"k00")).unwrap().unwrap();
-        let scanned =
-            db.begin_read().iter(IterOptions::default().prefix(b"k00")).unwrap().next().unwrap().unwrap();
-        assert!(scanned.value_ref().starts_with(b"new"), "{round}: the table's newer version is gone");
+        let scanned = db
+            .begin_read()
+            .iter(IterOptions::default().prefix(b"k00"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(
+            scanned.value_ref().starts_with(b"new"),
+            "{round}: the table's newer version is gone"
+        );
         assert!(
             got.value_ref().starts_with(b"new"),
             "{round}: get(k00) returned version {} ({:?}) while iteration returns version {} ({:?})",

@@ -6,7 +6,10 @@ use brock::{Db, Entry, Error, IterOptions, Options};
 use std::time::Duration;
 
 fn small(dir: &std::path::Path) -> Options {
-    Options::new(dir).with_mem_table_size(64 << 10).with_value_threshold(1024).with_num_compactors(0)
+    Options::new(dir)
+        .with_mem_table_size(64 << 10)
+        .with_value_threshold(1024)
+        .with_num_compactors(0)
 }
 
 #[test]
@@ -15,10 +18,16 @@ fn write_read_reopen() {
     let db = Db::open(Options::new(dir.path())).unwrap();
     db.update(|t| {
         t.set(&b"answer"[..], &b"42"[..])?;
-        t.set_entry(Entry::new(&b"meta"[..], &b"x"[..]).with_user_meta(7).with_ttl(Duration::from_secs(3600)))
+        t.set_entry(
+            Entry::new(&b"meta"[..], &b"x"[..])
+                .with_user_meta(7)
+                .with_ttl(Duration::from_secs(3600)),
+        )
     })
     .unwrap();
-    let v = db.view(|t| t.get(b"answer")?.map(|i| i.value()).transpose()).unwrap();
+    let v = db
+        .view(|t| t.get(b"answer")?.map(|i| i.value()).transpose())
+        .unwrap();
     assert_eq!(v.as_deref(), Some(&b"42"[..]));
     let item = db.view(|t| t.get(b"meta")).unwrap().unwrap();
     assert_eq!(item.user_meta(), 7);
@@ -26,7 +35,10 @@ fn write_read_reopen() {
     db.update(|t| t.delete(&b"answer"[..])).unwrap();
     assert!(db.view(|t| t.get(b"answer")).unwrap().is_none());
     db.close().unwrap();
-    assert!(matches!(db.begin_write().set(&b"k"[..], &b"v"[..]), Err(Error::Closed)));
+    assert!(matches!(
+        db.begin_write().set(&b"k"[..], &b"v"[..]),
+        Err(Error::Closed)
+    ));
 
     let db = Db::open(Options::new(dir.path())).unwrap();
     assert!(db.view(|t| t.get(b"answer")).unwrap().is_none());
@@ -34,10 +46,22 @@ fn write_read_reopen() {
     db.close().unwrap();
     // A clean close leaves Badger's file set: no WAL, no LOCK; each open
     // starts a value log and the empty older one survives one more open.
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
-    assert_eq!(names, ["000001.sst", "000001.vlog", "000002.vlog", "DISCARD", "KEYREGISTRY", "MANIFEST"]);
+    assert_eq!(
+        names,
+        [
+            "000001.sst",
+            "000001.vlog",
+            "000002.vlog",
+            "DISCARD",
+            "KEYREGISTRY",
+            "MANIFEST"
+        ]
+    );
 }
 
 #[test]
@@ -63,12 +87,19 @@ fn many_writes_flush_and_read_back() {
     }
     let count = db.begin_read().iter(IterOptions::default()).unwrap().count();
     assert_eq!(count, 5000);
-    let prefixed: Vec<_> =
-        db.begin_read().iter(IterOptions::default().prefix(b"key0012")).unwrap().map(|i| i.unwrap()).collect();
+    let prefixed: Vec<_> = db
+        .begin_read()
+        .iter(IterOptions::default().prefix(b"key0012"))
+        .unwrap()
+        .map(|i| i.unwrap())
+        .collect();
     assert_eq!(prefixed.len(), 100);
     db.close().unwrap();
     let db = Db::open(small(dir.path())).unwrap();
-    assert_eq!(db.begin_read().iter(IterOptions::default()).unwrap().count(), 5000);
+    assert_eq!(
+        db.begin_read().iter(IterOptions::default()).unwrap().count(),
+        5000
+    );
 }
 
 #[test]
@@ -77,18 +108,38 @@ fn go_written_fixture_opens_read_write_and_keeps_reading() {
     let opts = Options::new(copy.path()).with_value_threshold(1024);
     let db = Db::open(opts.clone()).unwrap();
     // Old keys, including values in Go's value log.
-    assert_eq!(db.view(|t| t.get(b"big/65536")).unwrap().unwrap().value_ref().len(), 65536);
-    assert_eq!(db.view(|t| t.get(b"usermeta/big")).unwrap().unwrap().user_meta(), 0xa5);
+    assert_eq!(
+        db.view(|t| t.get(b"big/65536"))
+            .unwrap()
+            .unwrap()
+            .value_ref()
+            .len(),
+        65536
+    );
+    assert_eq!(
+        db.view(|t| t.get(b"usermeta/big")).unwrap().unwrap().user_meta(),
+        0xa5
+    );
     assert!(db.view(|t| t.get(b"deleted")).unwrap().is_none());
     assert!(db.view(|t| t.get(b"ttl/past")).unwrap().is_none());
     db.update(|t| t.set(&b"new/key"[..], &b"from brock"[..])).unwrap();
-    db.update(|t| t.set(&b"multi"[..], &b"version 6 (brock)"[..])).unwrap();
+    db.update(|t| t.set(&b"multi"[..], &b"version 6 (brock)"[..]))
+        .unwrap();
     db.close().unwrap();
 
     let view = brock::inspect::DirView::open(copy.path()).unwrap();
-    assert_eq!(view.get(b"new/key", u64::MAX).unwrap().unwrap().value, b"from brock");
-    assert_eq!(view.get(b"multi", u64::MAX).unwrap().unwrap().value, b"version 6 (brock)");
-    assert_eq!(view.get(b"big/65536", u64::MAX).unwrap().unwrap().value.len(), 65536);
+    assert_eq!(
+        view.get(b"new/key", u64::MAX).unwrap().unwrap().value,
+        b"from brock"
+    );
+    assert_eq!(
+        view.get(b"multi", u64::MAX).unwrap().unwrap().value,
+        b"version 6 (brock)"
+    );
+    assert_eq!(
+        view.get(b"big/65536", u64::MAX).unwrap().unwrap().value.len(),
+        65536
+    );
     let db = Db::open(opts).unwrap();
     // Go's last version was 19; Brock's two commits took 20 and 21.
     assert_eq!(db.view(|t| t.get(b"multi")).unwrap().unwrap().version(), 21);
@@ -98,8 +149,14 @@ fn go_written_fixture_opens_read_write_and_keeps_reading() {
 fn unflushed_fixture_recovers_its_wal() {
     let copy = common::fixture_copy("unflushed");
     let db = Db::open(Options::new(copy.path()).with_value_threshold(1024)).unwrap();
-    assert_eq!(db.view(|t| t.get(b"wal/small")).unwrap().unwrap().value_ref(), b"only in the .mem WAL");
-    assert_eq!(db.view(|t| t.get(b"wal/big")).unwrap().unwrap().value_ref().len(), 3000);
+    assert_eq!(
+        db.view(|t| t.get(b"wal/small")).unwrap().unwrap().value_ref(),
+        b"only in the .mem WAL"
+    );
+    assert_eq!(
+        db.view(|t| t.get(b"wal/big")).unwrap().unwrap().value_ref().len(),
+        3000
+    );
     assert!(db.view(|t| t.get(b"small/00")).unwrap().is_none());
     db.close().unwrap();
     let mut out = Vec::new();
@@ -132,12 +189,32 @@ fn regression_conflict_checked_while_still_registered() {
 
 #[test]
 fn limits_and_bad_keys_are_typed_errors() {
-    let db = Db::open(Options::in_memory().with_mem_table_size(1 << 20).with_value_threshold(1000)).unwrap();
+    let db = Db::open(
+        Options::in_memory()
+            .with_mem_table_size(1 << 20)
+            .with_value_threshold(1000),
+    )
+    .unwrap();
     let mut t = db.begin_write();
-    assert!(matches!(t.set(Vec::new(), &b"v"[..]), Err(Error::InvalidKey { .. })));
-    assert!(matches!(t.set(&b"!badger!x"[..], &b"v"[..]), Err(Error::InvalidKey { .. })));
-    assert!(matches!(t.set(vec![b'k'; 65_001], &b"v"[..]), Err(Error::InvalidKey { .. })));
-    assert!(matches!(t.set(&b"k"[..], vec![0u8; 1000]), Err(Error::ValueTooLarge { len: 1000, limit: 999 })));
+    assert!(matches!(
+        t.set(Vec::new(), &b"v"[..]),
+        Err(Error::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        t.set(&b"!badger!x"[..], &b"v"[..]),
+        Err(Error::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        t.set(vec![b'k'; 65_001], &b"v"[..]),
+        Err(Error::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        t.set(&b"k"[..], vec![0u8; 1000]),
+        Err(Error::ValueTooLarge {
+            len: 1000,
+            limit: 999
+        })
+    ));
     t.set(&b"k"[..], vec![0u8; 999]).unwrap();
     let mut hit = None;
     for i in 0..10_000u32 {
@@ -161,11 +238,21 @@ fn directories_are_0700_and_files_0600() {
     db.update(|t| t.set(&b"k"[..], &b"v"[..])).unwrap();
     db.close().unwrap();
     for d in [parent.path().join("a"), dir.clone()] {
-        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "{}",
+            d.display()
+        );
     }
     for e in std::fs::read_dir(&dir).unwrap() {
         let e = e.unwrap();
-        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600, "{}", e.path().display());
+        assert_eq!(
+            e.metadata().unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            e.path().display()
+        );
     }
 }
 
@@ -175,11 +262,16 @@ fn compact_l0_on_close_moves_l0_down() {
     let opts = small(dir.path()).with_compact_l0_on_close(true);
     let db = Db::open(opts.clone()).unwrap();
     for i in 0..2000u32 {
-        db.update(|t| t.set(format!("k{i:05}").into_bytes(), vec![7u8; 50])).unwrap();
+        db.update(|t| t.set(format!("k{i:05}").into_bytes(), vec![7u8; 50]))
+            .unwrap();
     }
     db.close().unwrap();
     let view = brock::inspect::DirView::open(dir.path()).unwrap();
-    assert!(view.levels()[0].is_empty(), "L0 still has {} tables", view.levels()[0].len());
+    assert!(
+        view.levels()[0].is_empty(),
+        "L0 still has {} tables",
+        view.levels()[0].len()
+    );
     assert_eq!(view.latest(u64::MAX).unwrap().count(), 2000);
 }
 
@@ -193,13 +285,25 @@ fn large_values_go_to_the_value_log_and_rotate() {
     let db = Db::open(opts.clone()).unwrap();
     let value = |i: u32, len: usize| -> Vec<u8> { (0..len).map(|j| (i as usize * 31 + j) as u8).collect() };
     for i in 0..300u32 {
-        let len = if i % 3 == 0 { 100 } else { 1024 + (i as usize * 97) % 20_000 };
-        db.update(|t| t.set(format!("k{i:04}").into_bytes(), value(i, len))).unwrap();
+        let len = if i % 3 == 0 {
+            100
+        } else {
+            1024 + (i as usize * 97) % 20_000
+        };
+        db.update(|t| t.set(format!("k{i:04}").into_bytes(), value(i, len)))
+            .unwrap();
     }
     let check = |db: &Db| {
         for i in 0..300u32 {
-            let len = if i % 3 == 0 { 100 } else { 1024 + (i as usize * 97) % 20_000 };
-            let got = db.view(|t| t.get(format!("k{i:04}").as_bytes())).unwrap().unwrap();
+            let len = if i % 3 == 0 {
+                100
+            } else {
+                1024 + (i as usize * 97) % 20_000
+            };
+            let got = db
+                .view(|t| t.get(format!("k{i:04}").as_bytes()))
+                .unwrap()
+                .unwrap();
             assert_eq!(got.value_ref(), &value(i, len)[..], "k{i:04}");
         }
     };
@@ -215,5 +319,8 @@ fn large_values_go_to_the_value_log_and_rotate() {
     check(&db);
     // The offline view (the dump's reader) resolves the same pointers.
     let view = brock::inspect::DirView::open(dir.path()).unwrap();
-    assert_eq!(view.get(b"k0001", u64::MAX).unwrap().unwrap().value, value(1, 1024 + 97));
+    assert_eq!(
+        view.get(b"k0001", u64::MAX).unwrap().unwrap().value,
+        value(1, 1024 + 97)
+    );
 }

@@ -46,7 +46,11 @@ fn make_db(dir: &Path) {
 #[track_caller]
 fn locked(result: brock::Result<Db>) -> (PathBuf, Option<u32>, bool) {
     match result {
-        Err(Error::Locked { path, holder_pid, exclusive }) => (path, holder_pid, exclusive),
+        Err(Error::Locked {
+            path,
+            holder_pid,
+            exclusive,
+        }) => (path, holder_pid, exclusive),
         Err(e) => panic!("expected Error::Locked, got {e:?}"),
         Ok(db) => panic!("expected Error::Locked, but the open succeeded: {db:?}"),
     }
@@ -59,9 +63,15 @@ fn read_k(db: &Db) -> Option<Vec<u8>> {
 /// The child: holds the database open until stdin closes.
 #[test]
 fn lock_child_entry() {
-    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
+        return;
+    };
     let read_only = std::env::var(CHILD_RO_ENV).is_ok_and(|s| s == "1");
-    let opts = if read_only { ro(Path::new(&dir)) } else { rw(Path::new(&dir)) };
+    let opts = if read_only {
+        ro(Path::new(&dir))
+    } else {
+        rw(Path::new(&dir))
+    };
     let say = |line: &str| {
         let mut out = std::io::stdout().lock();
         // A newline first: libtest has printed "test lock_child_entry ... ".
@@ -171,7 +181,10 @@ fn a_second_writer_in_this_process_is_refused() {
     assert!(exclusive, "the holder is a writer");
     // The message names the directory and the holder.
     let msg = Db::open(rw(dir.path())).unwrap_err().to_string();
-    assert!(msg.contains(&dir.path().display().to_string()) && msg.contains(&pid.to_string()), "{msg}");
+    assert!(
+        msg.contains(&dir.path().display().to_string()) && msg.contains(&pid.to_string()),
+        "{msg}"
+    );
 
     // The refused opens changed nothing: the holder still works and still
     // owns the pid file.
@@ -199,7 +212,11 @@ fn a_writer_in_another_process_is_refused_until_it_dies() {
     // SIGKILL: the child cannot clean up, so its LOCK file stays; the OS
     // has dropped the lock, and a stale pid file must not block.
     holder.kill();
-    assert_eq!(lock_pid(dir.path()), Some(format!("{child_pid}\n")), "the stale LOCK file is left behind");
+    assert_eq!(
+        lock_pid(dir.path()),
+        Some(format!("{child_pid}\n")),
+        "the stale LOCK file is left behind"
+    );
     let db = Db::open(rw(dir.path())).unwrap();
     assert_eq!(lock_pid(dir.path()), Some(format!("{}\n", std::process::id())));
     db.update(|t| t.set(&b"k"[..], &b"v"[..])).unwrap();
@@ -261,7 +278,11 @@ fn readers_share_and_exclude_writers() {
         .unwrap();
     let out = String::from_utf8_lossy(&refused.stdout);
     assert!(
-        out.contains(&format!("ERR Locked {{ path: {:?}, holder_pid: Some({}), exclusive: true }}", dir.path(), std::process::id())),
+        out.contains(&format!(
+            "ERR Locked {{ path: {:?}, holder_pid: Some({}), exclusive: true }}",
+            dir.path(),
+            std::process::id()
+        )),
         "{out}"
     );
     assert!(!std::mem::take(&mut refused.status).success());
@@ -334,7 +355,11 @@ fn dropping_the_last_clone_releases_the_lock() {
     drop(clone);
     assert!(!lock_file(dir.path()).exists());
     let db = Db::open(rw(dir.path())).unwrap();
-    assert_eq!(read_k(&db).as_deref(), Some(&b"v"[..]), "the drop closed the database cleanly");
+    assert_eq!(
+        read_k(&db).as_deref(),
+        Some(&b"v"[..]),
+        "the drop closed the database cleanly"
+    );
     drop(db);
 
     // The same for read-only handles.
@@ -349,7 +374,11 @@ fn dropping_the_last_clone_releases_the_lock() {
 #[test]
 fn a_separate_value_dir_has_its_own_lock() {
     let root = tempfile::tempdir().unwrap();
-    let (a, b, values) = (root.path().join("a"), root.path().join("b"), root.path().join("values"));
+    let (a, b, values) = (
+        root.path().join("a"),
+        root.path().join("b"),
+        root.path().join("values"),
+    );
     let db = Db::open(rw(&a).with_value_dir(&values)).unwrap();
     let pid = format!("{}\n", std::process::id());
     assert_eq!(lock_pid(&a).as_deref(), Some(pid.as_str()));
@@ -370,14 +399,25 @@ fn a_separate_value_dir_has_its_own_lock() {
 
     // Another process too.
     let mut refused = Command::new(std::env::current_exe().unwrap())
-        .args(["value_dir_child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "value_dir_child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_ENV, &b)
         .env("BROCK_LOCK_CHILD_VALUE_DIR", &values)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&refused.stdout);
-    assert!(out.contains(&format!("ERR Locked {{ path: {values:?}, holder_pid: Some({})", std::process::id())), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ERR Locked {{ path: {values:?}, holder_pid: Some({})",
+            std::process::id()
+        )),
+        "{out}"
+    );
     assert!(!std::mem::take(&mut refused.status).success());
 
     db.close().unwrap();
@@ -391,7 +431,10 @@ fn a_separate_value_dir_has_its_own_lock() {
 /// `BROCK_LOCK_CHILD_VALUE_DIR` and reports `ERR` or `OPENED`.
 #[test]
 fn value_dir_child_entry() {
-    let (Ok(dir), Ok(values)) = (std::env::var(CHILD_DIR_ENV), std::env::var("BROCK_LOCK_CHILD_VALUE_DIR")) else {
+    let (Ok(dir), Ok(values)) = (
+        std::env::var(CHILD_DIR_ENV),
+        std::env::var("BROCK_LOCK_CHILD_VALUE_DIR"),
+    ) else {
         return;
     };
     match Db::open(rw(Path::new(&dir)).with_value_dir(values)) {

@@ -73,13 +73,19 @@ impl Rng {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn seeds(defaults: &[u64]) -> Vec<u64> {
     match std::env::var("BROCK_MODEL_SEED") {
         Ok(s) if s == "random" => {
-            vec![SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)]
+            vec![
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64),
+            ]
         }
         Ok(s) => vec![s.parse().expect("BROCK_MODEL_SEED must be a number or `random`")],
         Err(_) => defaults.to_vec(),
@@ -155,8 +161,16 @@ impl std::fmt::Debug for Exp {
             show(&self.key),
             self.version,
             show(&self.value),
-            if self.user_meta != 0 { format!(" meta={}", self.user_meta) } else { String::new() },
-            if self.expires_at != 0 { format!(" expires={}", self.expires_at) } else { String::new() },
+            if self.user_meta != 0 {
+                format!(" meta={}", self.user_meta)
+            } else {
+                String::new()
+            },
+            if self.expires_at != 0 {
+                format!(" expires={}", self.expires_at)
+            } else {
+                String::new()
+            },
             if self.dead { " (dead)" } else { "" }
         )
     }
@@ -198,7 +212,10 @@ impl Model {
         assert_eq!(ts, self.last_ts + 1, "commit timestamps must be consecutive");
         self.last_ts = ts;
         for (k, v) in writes {
-            self.keys.entry(k.clone()).or_default().push(Ver { ts, ..v.clone() });
+            self.keys
+                .entry(k.clone())
+                .or_default()
+                .push(Ver { ts, ..v.clone() });
         }
     }
 
@@ -209,7 +226,10 @@ impl Model {
         let mut out: Vec<Ver> = Vec::new();
         let mine = pending.and_then(|p| p.get(key));
         if let Some(p) = mine {
-            out.push(Ver { ts: read_ts, ..p.clone() });
+            out.push(Ver {
+                ts: read_ts,
+                ..p.clone()
+            });
         }
         if let Some(vs) = self.keys.get(key) {
             for v in vs.iter().rev() {
@@ -372,17 +392,35 @@ impl Run {
     fn random_write(&mut self) -> Ver {
         let now = now_secs();
         if self.rng.chance(20) {
-            return Ver { ts: 0, value: None, user_meta: 0, expires_at: 0 };
+            return Ver {
+                ts: 0,
+                value: None,
+                user_meta: 0,
+                expires_at: 0,
+            };
         }
-        let len = if self.rng.chance(5) { 0 } else { self.rng.range(1, VALUE_MAX) as usize };
+        let len = if self.rng.chance(5) {
+            0
+        } else {
+            self.rng.range(1, VALUE_MAX) as usize
+        };
         let value = self.rng.bytes(len);
-        let user_meta = if self.rng.chance(20) { self.rng.range(1, 255) as u8 } else { 0 };
+        let user_meta = if self.rng.chance(20) {
+            self.rng.range(1, 255) as u8
+        } else {
+            0
+        };
         let expires_at = match self.rng.below(100) {
             0..=11 => now - 3600 - self.rng.below(1_000_000), // expired: hides the key
             12..=21 => now + 10 * 365 * 86400,
             _ => 0,
         };
-        Ver { ts: 0, value: Some(value), user_meta, expires_at }
+        Ver {
+            ts: 0,
+            value: Some(value),
+            user_meta,
+            expires_at,
+        }
     }
 
     fn buffer(txn: &mut Txn, key: &[u8], w: &Ver) {
@@ -400,7 +438,11 @@ impl Run {
 
     fn check_get(&mut self, txn: &mut Txn, key: &[u8], pending: Option<&Pending>, ctx: &str) {
         let read_ts = txn.read_ts();
-        let got = txn.get(key).unwrap_or_else(|e| panic!("{ctx}: get: {e}")).as_ref().map(exp_of_item);
+        let got = txn
+            .get(key)
+            .unwrap_or_else(|e| panic!("{ctx}: get: {e}"))
+            .as_ref()
+            .map(exp_of_item);
         let want = self.model.get(key, read_ts, pending, now_secs());
         assert_eq!(got, want, "{ctx}: get({}) at read_ts {read_ts}", show(key));
         self.counts.gets += 1;
@@ -413,8 +455,12 @@ impl Run {
         let all = self.rng.chance(30);
         let seek = self.rng.chance(25).then(|| random_key(&mut self.rng));
         let read_ts = txn.read_ts();
-        let want = self.model.scan(read_ts, &prefix, all, seek.as_deref(), pending, now_secs());
-        let mut it = txn.iter(IterOptions::default().prefix(&prefix).all_versions(all)).unwrap();
+        let want = self
+            .model
+            .scan(read_ts, &prefix, all, seek.as_deref(), pending, now_secs());
+        let mut it = txn
+            .iter(IterOptions::default().prefix(&prefix).all_versions(all))
+            .unwrap();
         let got: Vec<Exp> = match &seek {
             Some(k) => {
                 it.seek(k).unwrap();
@@ -428,7 +474,11 @@ impl Run {
             None => it.map(|r| exp_of_item(&r.unwrap())).collect(),
         };
         if got != want {
-            let first = got.iter().zip(&want).position(|(g, w)| g != w).unwrap_or(got.len().min(want.len()));
+            let first = got
+                .iter()
+                .zip(&want)
+                .position(|(g, w)| g != w)
+                .unwrap_or(got.len().min(want.len()));
             panic!(
                 "{ctx}: scan prefix={} all_versions={all} seek={:?} read_ts={read_ts}: {} items, want {}; first difference at {first}: got {:?}, want {:?}",
                 show(&prefix),
@@ -452,24 +502,38 @@ impl Run {
     fn write_txn(&mut self) {
         let mut txn = self.db().begin_write();
         let read_ts = txn.read_ts();
-        assert_eq!(read_ts, self.model.last_ts, "a new transaction reads at the last commit");
+        assert_eq!(
+            read_ts, self.model.last_ts,
+            "a new transaction reads at the last commit"
+        );
         let mut pending = Pending::new();
         let n = self.rng.range(1, 6);
         let mut desc = Vec::new();
         for _ in 0..n {
             // Often a key of the last commit, whose version is exactly this
             // transaction's read timestamp: the pending write must hide it.
-            let key = match self.last_keys.get(self.rng.below(3 * self.last_keys.len() as u64 + 1) as usize) {
+            let key = match self
+                .last_keys
+                .get(self.rng.below(3 * self.last_keys.len() as u64 + 1) as usize)
+            {
                 Some(k) => k.clone(),
                 None => random_key(&mut self.rng),
             };
             let w = self.random_write();
             Self::buffer(&mut txn, &key, &w);
-            desc.push(format!("{} {}", if w.value.is_some() { "set" } else { "del" }, show(&key)));
+            desc.push(format!(
+                "{} {}",
+                if w.value.is_some() { "set" } else { "del" },
+                show(&key)
+            ));
             pending.insert(key.clone(), w);
             if self.rng.chance(30) {
                 // Its own write, or another key.
-                let k = if self.rng.chance(50) { key } else { random_key(&mut self.rng) };
+                let k = if self.rng.chance(50) {
+                    key
+                } else {
+                    random_key(&mut self.rng)
+                };
                 self.check_get(&mut txn, &k, Some(&pending), "read in a write txn");
             }
         }
@@ -565,8 +629,14 @@ impl Run {
     /// transaction usable; bad keys and values are refused.
     fn limits(&mut self) {
         let mut txn = self.db().begin_write();
-        assert!(matches!(txn.set(Vec::new(), b"x".to_vec()), Err(Error::InvalidKey { .. })));
-        assert!(matches!(txn.set(b"!badger!x".to_vec(), b"x".to_vec()), Err(Error::InvalidKey { .. })));
+        assert!(matches!(
+            txn.set(Vec::new(), b"x".to_vec()),
+            Err(Error::InvalidKey { .. })
+        ));
+        assert!(matches!(
+            txn.set(b"!badger!x".to_vec(), b"x".to_vec()),
+            Err(Error::InvalidKey { .. })
+        ));
         {
             // A value at the threshold goes to the value log on disk; in
             // memory there is no value log and it is refused (as in Badger).
@@ -586,7 +656,15 @@ impl Run {
             let value = self.rng.bytes(VALUE_MAX as usize);
             match txn.set(key.clone(), value.clone()) {
                 Ok(()) => {
-                    pending.insert(key, Ver { ts: 0, value: Some(value), user_meta: 0, expires_at: 0 });
+                    pending.insert(
+                        key,
+                        Ver {
+                            ts: 0,
+                            value: Some(value),
+                            user_meta: 0,
+                            expires_at: 0,
+                        },
+                    );
                 }
                 Err(Error::TxnTooBig { .. }) => {
                     too_big = true;
@@ -595,11 +673,22 @@ impl Run {
                 Err(e) => panic!("set: {e}"),
             }
         }
-        assert!(too_big, "40 values of 300 bytes must exceed 15% of a 16 KiB memtable");
-        self.check_get(&mut txn, pending.keys().next().unwrap(), Some(&pending), "read after TxnTooBig");
+        assert!(
+            too_big,
+            "40 values of 300 bytes must exceed 15% of a 16 KiB memtable"
+        );
+        self.check_get(
+            &mut txn,
+            pending.keys().next().unwrap(),
+            Some(&pending),
+            "read after TxnTooBig",
+        );
         txn.commit().unwrap();
         let ts = self.committed_ts();
-        self.rep.note(format!("commit @{ts} of {} writes, then TxnTooBig", pending.len()));
+        self.rep.note(format!(
+            "commit @{ts} of {} writes, then TxnTooBig",
+            pending.len()
+        ));
         self.model.commit(ts, &pending);
         self.counts.limits += 1;
     }
@@ -635,7 +724,9 @@ impl Run {
                     0 => None,
                     1 => Some(CrashMode::ProcessKill),
                     2 => Some(CrashMode::PowerLoss),
-                    _ => Some(CrashMode::TornPowerLoss { seed: self.rng.next() }),
+                    _ => Some(CrashMode::TornPowerLoss {
+                        seed: self.rng.next(),
+                    }),
                 };
                 match mode {
                     None => {
@@ -656,7 +747,11 @@ impl Run {
         self.rep.note(format!("reopen after {how}"));
         self.db = Some(self.backend.open());
         self.counts.reopens += 1;
-        assert_eq!(self.db().max_version(), self.model.last_ts, "after {how}: the highest version");
+        assert_eq!(
+            self.db().max_version(),
+            self.model.last_ts,
+            "after {how}: the highest version"
+        );
         // Everything, every version.
         let mut t = self.db().begin_read();
         let want = self.model.scan(t.read_ts(), &[], true, None, None, now_secs());
@@ -665,7 +760,12 @@ impl Run {
             .unwrap()
             .map(|r| exp_of_item(&r.unwrap()))
             .collect();
-        assert!(got == want, "after {how}: {} versions, want {}", got.len(), want.len());
+        assert!(
+            got == want,
+            "after {how}: {} versions, want {}",
+            got.len(),
+            want.len()
+        );
     }
 
     fn step(&mut self) {
@@ -721,7 +821,12 @@ fn run_model(backend: Backend, seed: u64, n_ops: usize) {
         rng: Rng(seed),
         snapshots: Vec::new(),
         last_keys: Vec::new(),
-        rep: Reporter { what: name.clone(), seed, step: 0, recent: VecDeque::new() },
+        rep: Reporter {
+            what: name.clone(),
+            seed,
+            step: 0,
+            recent: VecDeque::new(),
+        },
         counts: Counts::default(),
     };
     for i in 0..n_ops {
@@ -741,7 +846,10 @@ fn run_model(backend: Backend, seed: u64, n_ops: usize) {
         started.elapsed()
     );
     assert!(run.counts.commits > n_ops / 4);
-    assert!(run.counts.flushes > 0 || n_ops < 500, "no memtable was ever flushed");
+    assert!(
+        run.counts.flushes > 0 || n_ops < 500,
+        "no memtable was ever flushed"
+    );
 }
 
 #[test]
@@ -761,8 +869,22 @@ fn model_in_memory() {
 #[test]
 fn model_on_memvfs_with_crashes() {
     for seed in seeds(&[5, 6]) {
-        run_model(Backend::Mem { fs: MemVfs::new(), sync_writes: true }, seed, ops(4000));
-        run_model(Backend::Mem { fs: MemVfs::new(), sync_writes: false }, seed ^ 0xABCD, ops(4000));
+        run_model(
+            Backend::Mem {
+                fs: MemVfs::new(),
+                sync_writes: true,
+            },
+            seed,
+            ops(4000),
+        );
+        run_model(
+            Backend::Mem {
+                fs: MemVfs::new(),
+                sync_writes: false,
+            },
+            seed ^ 0xABCD,
+            ops(4000),
+        );
     }
 }
 
@@ -774,7 +896,9 @@ fn counter_key(i: u64) -> Vec<u8> {
 }
 
 fn read_u64(t: &mut Txn, key: &[u8]) -> brock::Result<u64> {
-    Ok(t.get(key)?.map_or(0, |i| u64::from_le_bytes(i.value_ref().try_into().expect("8-byte counter"))))
+    Ok(t.get(key)?.map_or(0, |i| {
+        u64::from_le_bytes(i.value_ref().try_into().expect("8-byte counter"))
+    }))
 }
 
 /// Threads increment a few shared counters with get + set transactions and
@@ -868,16 +992,23 @@ fn bank_and_counters(pin_a_snapshot: bool) {
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
                 let mut t = db.begin_read();
-                let items: Vec<Item> =
-                    t.iter(IterOptions::default().prefix(b"account-")).unwrap().map(Result::unwrap).collect();
-                let scanned: u64 =
-                    items.iter().map(|i| u64::from_le_bytes(i.value_ref().try_into().unwrap())).sum();
+                let items: Vec<Item> = t
+                    .iter(IterOptions::default().prefix(b"account-"))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                let scanned: u64 = items
+                    .iter()
+                    .map(|i| u64::from_le_bytes(i.value_ref().try_into().unwrap()))
+                    .sum();
                 let mut gets = Vec::new();
                 for i in 0..ACCOUNTS {
                     gets.push(t.get(&account(i)).unwrap().unwrap());
                 }
-                let got: u64 =
-                    gets.iter().map(|i| u64::from_le_bytes(i.value_ref().try_into().unwrap())).sum();
+                let got: u64 = gets
+                    .iter()
+                    .map(|i| u64::from_le_bytes(i.value_ref().try_into().unwrap()))
+                    .sum();
                 let show = |v: &[Item]| {
                     v.iter()
                         .map(|i| {
@@ -906,9 +1037,17 @@ fn bank_and_counters(pin_a_snapshot: bool) {
     join(reader);
     let check = |db: &Db, when: &str| {
         let mut t = db.begin_read();
-        let sum: u64 = (0..COUNTERS).map(|i| read_u64(&mut t, &counter_key(i)).unwrap()).sum();
-        assert_eq!(sum, increments.load(Ordering::Relaxed), "{when}: counters vs acknowledged increments");
-        let total: u64 = (0..ACCOUNTS).map(|i| read_u64(&mut t, &account(i)).unwrap()).sum();
+        let sum: u64 = (0..COUNTERS)
+            .map(|i| read_u64(&mut t, &counter_key(i)).unwrap())
+            .sum();
+        assert_eq!(
+            sum,
+            increments.load(Ordering::Relaxed),
+            "{when}: counters vs acknowledged increments"
+        );
+        let total: u64 = (0..ACCOUNTS)
+            .map(|i| read_u64(&mut t, &account(i)).unwrap())
+            .sum();
         assert_eq!(total, ACCOUNTS * INITIAL, "{when}: total of the accounts");
     };
     check(&db, "at the end");
@@ -1062,7 +1201,10 @@ impl Vfs for Gated {
 #[test]
 fn a_transaction_starting_while_a_commit_is_written_still_conflicts() {
     let gate = Arc::new(Gate::default());
-    let vfs = Gated { fs: MemVfs::new(), gate: gate.clone() };
+    let vfs = Gated {
+        fs: MemVfs::new(),
+        gate: gate.clone(),
+    };
     let db = Db::open_with_vfs(Options::new("/db").with_sync_writes(true), Arc::new(vfs)).unwrap();
     let key = counter_key(0);
     let increment = {
@@ -1072,7 +1214,8 @@ fn a_transaction_starting_while_a_commit_is_written_still_conflicts() {
             t.set(key.clone(), (v + 1).to_le_bytes().to_vec())
         }
     };
-    db.update(|t| t.set(key.clone(), 0u64.to_le_bytes().to_vec())).unwrap();
+    db.update(|t| t.set(key.clone(), 0u64.to_le_bytes().to_vec()))
+        .unwrap();
     gate.set(true);
     let a = {
         let (db, inc) = (db.clone(), increment.clone());
@@ -1101,13 +1244,32 @@ fn a_transaction_starting_while_a_commit_is_written_still_conflicts() {
 fn model_checks_itself() {
     // The model's own rules, on a hand-written history.
     let mut m = Model::default();
-    let set = |v: &[u8]| Ver { ts: 0, value: Some(v.to_vec()), user_meta: 0, expires_at: 0 };
+    let set = |v: &[u8]| Ver {
+        ts: 0,
+        value: Some(v.to_vec()),
+        user_meta: 0,
+        expires_at: 0,
+    };
     let mut p = Pending::new();
     p.insert(b"a".to_vec(), set(b"1"));
     m.commit(1, &p);
     p.clear();
-    p.insert(b"a".to_vec(), Ver { ts: 0, value: None, user_meta: 0, expires_at: 0 });
-    p.insert(b"ab".to_vec(), Ver { expires_at: 5, ..set(b"x") });
+    p.insert(
+        b"a".to_vec(),
+        Ver {
+            ts: 0,
+            value: None,
+            user_meta: 0,
+            expires_at: 0,
+        },
+    );
+    p.insert(
+        b"ab".to_vec(),
+        Ver {
+            expires_at: 5,
+            ..set(b"x")
+        },
+    );
     m.commit(2, &p);
     let now = now_secs();
     assert_eq!(m.get(b"a", 1, None, now).unwrap().value, b"1");

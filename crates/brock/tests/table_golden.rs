@@ -11,11 +11,23 @@ use brock::vfs::{OsVfs, Vfs};
 fn open(dir: &str, id: u64, compression: CompressionType) -> Table {
     let path = common::fixture(dir).join(format!("{id:06}.sst"));
     let file = OsVfs.open_read(&path).unwrap();
-    Table::open(file, TableOptions { id, compression, key_id: 0, verify_blocks: true }).unwrap()
+    Table::open(
+        file,
+        TableOptions {
+            id,
+            compression,
+            key_id: 0,
+            verify_blocks: true,
+        },
+    )
+    .unwrap()
 }
 
 fn rebuild(t: &Table, compression: CompressionType) -> Vec<u8> {
-    let mut b = TableBuilder::new(BuilderOptions { compression, ..BuilderOptions::default() });
+    let mut b = TableBuilder::new(BuilderOptions {
+        compression,
+        ..BuilderOptions::default()
+    });
     let mut it = TableIterator::new(t);
     it.seek_to_first().unwrap();
     while it.valid() {
