@@ -6,6 +6,7 @@
 mod bench;
 mod dump;
 mod flatten;
+mod gc;
 mod info;
 mod simulate;
 
@@ -34,6 +35,8 @@ enum Command {
     Dump(dump::DumpArgs),
     /// Compact a directory until all tables sit in one level.
     Flatten(flatten::FlattenArgs),
+    /// Collect value-log files until none has enough garbage left.
+    Gc(gc::GcArgs),
     /// Show levels, tables, logs and sizes of a directory.
     Info(info::InfoArgs),
     /// Run the compaction policy over a synthetic workload (no data).
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(&a),
         Command::Dump(a) => dump::run(&a),
         Command::Flatten(a) => flatten::run(&a),
+        Command::Gc(a) => gc::run(&a),
         Command::Info(a) => info::run(&a),
         Command::Simulate(a) => simulate::run(&a),
     };

@@ -64,15 +64,24 @@ pub(crate) enum WriterMsg {
 }
 
 /// A committed transaction on its way to the write thread.
+/// The origin of one value-log GC rewrite.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RewriteOf {
+    /// The entry's version, kept.
+    pub version: u64,
+    /// Where the value is now.
+    pub from: crate::format::ValuePointer,
+}
+
 #[derive(Debug)]
 pub(crate) struct WriteRequest {
     pub ts: u64,
     pub entries: Vec<crate::txn::PendingWrite>,
-    /// For a value-log GC rewrite: each entry's own (old) version. Such a
-    /// request is written without transaction framing, does not move the
-    /// read watermark, and skips any entry whose key has a newer version by
-    /// the time the write thread gets to it.
-    pub rewrite: Option<Vec<u64>>,
+    /// For a value-log GC rewrite: where each entry comes from. Such a
+    /// request is written without transaction framing at the entries' own
+    /// versions, does not move the read watermark, and skips any entry that
+    /// is no longer its key's newest copy when the write thread gets to it.
+    pub rewrite: Option<Vec<RewriteOf>>,
     pub done: crossbeam_channel::Sender<Result<()>>,
 }
 
@@ -162,6 +171,9 @@ pub(crate) struct DbInner {
     /// Value-log files GC removed, kept open for readers that began before:
     /// (applied timestamp, reader sequence at retirement, file).
     pub retired_vlogs: Mutex<Vec<(u64, u64, Arc<crate::vlog::VlogFile>)>>,
+    /// Value-log GC's samples: per file, the user bytes written when it
+    /// was last sampled and found not worth collecting.
+    pub gc_sampled: Mutex<std::collections::HashMap<u32, u64>>,
     pub writer_exit: Mutex<Option<JoinHandle<write::WriterExit>>>,
     pub locks: Mutex<Vec<DirectoryLock>>,
     pub counters: Counters,

@@ -230,6 +230,7 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         discard: Mutex::new(discard),
         gc_lock: Mutex::new(()),
         retired_vlogs: Mutex::new(Vec::new()),
+        gc_sampled: Mutex::new(std::collections::HashMap::new()),
         writer_exit: Mutex::new(None),
         locks: Mutex::new(locks),
         counters: Counters::default(),

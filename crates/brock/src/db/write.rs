@@ -113,6 +113,25 @@ impl Writer {
         self.start_vlog(next)
     }
 
+    /// Makes everything written so far durable: the active value log, the
+    /// WAL, and both directories' entries for them. Value-log GC calls this
+    /// before it deletes the file it rewrote, whatever `sync_writes` says,
+    /// so a crash never finds the old file gone and the copies unwritten.
+    pub fn sync_logs(&mut self) -> Result<()> {
+        if let Some(v) = &mut self.vlog {
+            v.sync()?;
+            if let Some(f) = self.db.vlogs.read().get(&v.fid()) {
+                f.set_synced_len(v.offset());
+            }
+            self.db.vfs.sync_dir(&self.db.value_dir)?;
+        }
+        if let Some(w) = &mut self.wal {
+            w.sync()?;
+            self.db.vfs.sync_dir(&self.db.dir)?;
+        }
+        Ok(())
+    }
+
     fn vlog_is_full(&self) -> bool {
         let Some(v) = &self.vlog else { return false };
         let used = v.offset() + self.vbuf.len() as u64;
@@ -229,19 +248,31 @@ impl Writer {
         let mut slots: Vec<Slot> = Vec::with_capacity(req.entries.len());
         let view = req.rewrite.as_ref().map(|_| self.db.view());
         for (i, w) in req.entries.iter().enumerate() {
-            let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i]);
-            if let Some(view) = &view {
-                let newer = super::read::get_raw(view, &w.key, u64::MAX)
+            let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i].version);
+            if let (Some(view), Some(rw)) = (&view, &req.rewrite) {
+                // Rewrite only what is still the key's newest copy: a newer
+                // version, or a delete that compaction has since dropped
+                // together with this version, means the value is gone.
+                let from = rw[i].from;
+                let current = super::read::get_raw(view, &w.key, u64::MAX)
                     .ok()
                     .flatten()
-                    .is_some_and(|f| f.version > version);
-                if newer {
+                    .is_some_and(|f| {
+                        f.version == version
+                            && f.meta & BIT_VALUE_POINTER != 0
+                            && ValuePointer::decode(&f.value)
+                                .is_ok_and(|vp| vp.fid == from.fid && vp.offset == from.offset)
+                    });
+                if !current {
                     slots.push(Slot::Skip);
                     continue;
                 }
             }
             match &self.vlog {
-                Some(v) if w.value.len() as u64 >= threshold => {
+                // GC keeps rewritten values in the value log whatever the
+                // threshold, so a rewritten copy always outranks the pointer
+                // it replaces (`copy_rank`).
+                Some(v) if w.value.len() as u64 >= threshold || req.rewrite.is_some() => {
                     let offset = v.offset() + self.vbuf.len() as u64;
                     self.key_buf.clear();
                     append_key_with_version(&mut self.key_buf, &w.key, version);
@@ -305,7 +336,7 @@ impl Writer {
                         .iter()
                         .zip(&slots)
                         .filter(|(_, s)| **s != Slot::Skip)
-                        .map(|(v, _)| *v);
+                        .map(|(v, _)| v.version);
                     for (e, version) in entries.iter().zip(kept) {
                         self.key_buf.clear();
                         append_key_with_version(&mut self.key_buf, e.key, version);
@@ -388,7 +419,7 @@ impl Writer {
             // GC rewrites are stand-alone entries.
             let txn_bit = if req.rewrite.is_some() { 0 } else { BIT_TXN };
             for (i, (w, slot)) in req.entries.iter().zip(slots).enumerate() {
-                let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i]);
+                let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i].version);
                 self.key_buf.clear();
                 append_key_with_version(&mut self.key_buf, &w.key, version);
                 let (meta, value) = match slot {

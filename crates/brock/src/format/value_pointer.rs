@@ -7,6 +7,28 @@
 
 use crate::error::{CorruptionKind, DecodeError};
 
+/// Which of two copies of the same key at the same version is the newer.
+///
+/// The same internal key can sit in two places at once only after value-log
+/// GC wrote a live value again (at its original version, into a newer
+/// file) while the old pointer still sits in an older table. The copy
+/// pointing further along the value log is the newer one: GC always writes
+/// into a file with a higher id than the one it collects, and appends
+/// within a file go forward. This rank orders such copies (greater =
+/// newer): pointers by `(fid, offset)`, and any pointer above an inline
+/// value (GC keeps rewritten values in the value log, so an inline copy
+/// never supersedes a pointer; between two inline copies the caller's
+/// source order decides).
+pub fn copy_rank(meta: u8, value: &[u8]) -> (bool, u32, u32) {
+    if meta & crate::format::meta::BIT_VALUE_POINTER == 0 {
+        return (false, 0, 0);
+    }
+    match ValuePointer::decode(value) {
+        Ok(vp) => (true, vp.fid, vp.offset),
+        Err(_) => (false, 0, 0),
+    }
+}
+
 /// Encoded size.
 pub const VALUE_POINTER_LEN: usize = 12;
 

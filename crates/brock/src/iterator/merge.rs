@@ -10,6 +10,7 @@
 
 use super::KvIterator;
 use crate::error::Result;
+use crate::format::value_pointer::copy_rank;
 use crate::format::{ValueStruct, compare_keys};
 use std::cmp::Ordering;
 
@@ -35,7 +36,16 @@ impl<I: KvIterator> MergeIterator<I> {
         match compare_keys(self.sources[a].key(), self.sources[b].key()) {
             Ordering::Less => true,
             Ordering::Greater => false,
-            Ordering::Equal => a < b,
+            // The same internal key in two sources: a GC-rewritten copy
+            // beats the pointer it replaced, whatever the source order.
+            Ordering::Equal => {
+                let (va, vb) = (self.sources[a].value(), self.sources[b].value());
+                match copy_rank(va.meta, va.value).cmp(&copy_rank(vb.meta, vb.value)) {
+                    Ordering::Greater => true,
+                    Ordering::Less => false,
+                    Ordering::Equal => a < b,
+                }
+            }
         }
     }
 

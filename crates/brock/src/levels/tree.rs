@@ -8,7 +8,8 @@
 //! the versions its tables hold (see [`sort_l0`]).
 
 use crate::error::{CorruptionKind, Error, Result};
-use crate::format::{compare_keys, user_key, version};
+use crate::format::value_pointer::copy_rank;
+use crate::format::{compare_keys, user_key};
 use crate::iterator::KvIterator;
 use crate::table::{ConcatIterator, Found, Table, TableIterator};
 use std::cmp::Ordering;
@@ -121,39 +122,45 @@ impl Tree {
     /// above it are skipped without reading.
     pub fn get_newer_than(&self, key: &[u8], floor: Option<u64>) -> Result<Option<Found>> {
         let uk = user_key(key);
-        let target = version(key);
         let mut best: Option<Found> = None;
-        let consider = |t: &Arc<Table>, best: &mut Option<Found>| -> Result<bool> {
-            let have = best.as_ref().map(|f| f.version).or(floor);
-            if have.is_some_and(|v| t.index().max_version <= v) {
-                return Ok(false);
+        // A table can only improve on `best` with a newer version, or with
+        // a newer copy of the same version (a value-log GC rewrite: see
+        // `copy_rank`), so only tables whose newest version is older are
+        // skipped, and a hit at exactly the probe's version does not end the
+        // search.
+        let rank = |f: &Found| copy_rank(f.meta, &f.value);
+        let consider = |t: &Arc<Table>, best: &mut Option<Found>| -> Result<()> {
+            let max = t.index().max_version;
+            match best.as_ref() {
+                Some(b) if max < b.version => return Ok(()),
+                None if floor.is_some_and(|f| max <= f) => return Ok(()),
+                _ => {}
             }
-            if let Some(hit) = t.get(key)?
-                && have.is_none_or(|v| hit.version > v)
-            {
-                let exact = hit.version == target;
-                *best = Some(hit);
-                return Ok(exact);
+            if let Some(hit) = t.get(key)? {
+                let better = match best.as_ref() {
+                    Some(b) => hit.version > b.version || (hit.version == b.version && rank(&hit) > rank(b)),
+                    None => floor.is_none_or(|f| hit.version > f),
+                };
+                if better {
+                    *best = Some(hit);
+                }
             }
-            Ok(false)
+            Ok(())
         };
         for (level, tables) in self.levels.iter().enumerate() {
             if level == 0 {
                 // L0 tables overlap, and an L0→L0 compaction's output (a new,
                 // higher id) can hold older versions than a table it left out.
                 for t in tables {
-                    if consider(t, &mut best)? {
-                        return Ok(best);
-                    }
+                    consider(t, &mut best)?;
                 }
                 continue;
             }
             let i = tables.partition_point(|t| compare_keys(t.biggest(), key) == Ordering::Less);
             if let Some(t) = tables.get(i)
                 && user_key(t.smallest()) <= uk
-                && consider(t, &mut best)?
             {
-                return Ok(best);
+                consider(t, &mut best)?;
             }
         }
         Ok(best)
