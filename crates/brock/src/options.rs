@@ -351,8 +351,11 @@ impl Options {
             }
             return Err(unsupported("encryption at rest"));
         }
-        if self.vlog_percentile > 0.0 {
-            return Err(unsupported("dynamic value threshold (vlog_percentile)"));
+        if self.vlog_percentile > 0.0 && self.in_memory {
+            return Err(invalid(
+                "vlog_percentile",
+                "moves values between the tree and the value log, and in-memory mode has no value log",
+            ));
         }
         if self.namespace_offset >= 0 {
             return Err(unsupported("banned namespaces (namespace_offset)"));
@@ -443,7 +446,6 @@ mod tests {
         let base = Options::new("/tmp/x");
         for o in [
             base.clone().with_encryption_key(vec![1; 16]),
-            base.clone().with_vlog_percentile(0.5),
             base.clone().with_namespace_offset(0),
             base.clone().with_index_cache_size(1 << 20),
         ] {

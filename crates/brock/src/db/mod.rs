@@ -174,6 +174,11 @@ pub(crate) struct DbInner {
     /// Value-log GC's samples: per file, the user bytes written when it
     /// was last sampled and found not worth collecting.
     pub gc_sampled: Mutex<std::collections::HashMap<u32, u64>>,
+    /// The value threshold in force: `Options::value_threshold`, or the
+    /// dynamic one (`vlog_percentile`), which the write thread updates.
+    pub value_threshold: std::sync::atomic::AtomicU64,
+    /// The histogram behind the dynamic threshold, when enabled.
+    pub threshold_hist: Mutex<Option<crate::vlog::threshold::DynamicThreshold>>,
     pub writer_exit: Mutex<Option<JoinHandle<write::WriterExit>>>,
     pub locks: Mutex<Vec<DirectoryLock>>,
     pub counters: Counters,

@@ -231,6 +231,14 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         gc_lock: Mutex::new(()),
         retired_vlogs: Mutex::new(Vec::new()),
         gc_sampled: Mutex::new(std::collections::HashMap::new()),
+        value_threshold: std::sync::atomic::AtomicU64::new(opts.value_threshold),
+        threshold_hist: Mutex::new((opts.vlog_percentile > 0.0).then(|| {
+            crate::vlog::threshold::DynamicThreshold::new(
+                opts.vlog_percentile,
+                opts.value_threshold,
+                crate::options::MAX_VALUE_THRESHOLD.min(limits.max_batch_size),
+            )
+        })),
         writer_exit: Mutex::new(None),
         locks: Mutex::new(locks),
         counters: Counters::default(),

@@ -296,6 +296,12 @@ fn drop_all_inner(db: &DbInner) -> Result<()> {
     let _compactions = CompactionPause::new(db);
     let _flushes = FlushPause::new(db);
     let old_mutable = on_writer(db, |w| w.reset_memtable())??;
+    // As Badger does: the dynamic threshold starts over with the data.
+    if let Some(h) = db.threshold_hist.lock().as_mut() {
+        h.clear();
+    }
+    db.value_threshold
+        .store(db.opts.value_threshold, Ordering::Relaxed);
     let old: View = {
         let mut v = db.view.write();
         let old = (**v).clone();

@@ -244,7 +244,7 @@ impl Writer {
     /// transaction; a GC rewrite is written as stand-alone entries at their
     /// own versions, skipping keys that have a newer version by now.
     fn encode_request(&mut self, req: &WriteRequest) {
-        let threshold = self.db.opts.value_threshold;
+        let threshold = self.db.value_threshold.load(Ordering::Relaxed);
         let mut slots: Vec<Slot> = Vec::with_capacity(req.entries.len());
         let view = req.rewrite.as_ref().map(|_| self.db.view());
         for (i, w) in req.entries.iter().enumerate() {
@@ -440,6 +440,13 @@ impl Writer {
                     },
                 );
             }
+        }
+        if let Some(hist) = self.db.threshold_hist.lock().as_mut() {
+            // Badger's dynamic threshold: every value of the batch counts.
+            for w in reqs.iter().flat_map(|r| &r.entries) {
+                hist.record(w.value.len() as u64);
+            }
+            self.db.value_threshold.store(hist.threshold(), Ordering::Relaxed);
         }
         if let Some(last) = reqs.iter().rev().find(|r| r.rewrite.is_none()) {
             self.db.oracle.set_applied(last.ts);

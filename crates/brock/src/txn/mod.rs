@@ -203,7 +203,8 @@ impl Txn {
         }
         // Badger's checkSize: key + value (or a 12-byte pointer when the
         // value goes to the value log) + 2 meta bytes, plus 10 per entry.
-        let in_log = !self.db.opts.in_memory && w.value.len() as u64 >= self.db.opts.value_threshold;
+        let threshold = self.db.value_threshold.load(std::sync::atomic::Ordering::Relaxed);
+        let in_log = !self.db.opts.in_memory && w.value.len() as u64 >= threshold;
         let stored = if in_log {
             crate::format::VALUE_POINTER_LEN as u64
         } else {

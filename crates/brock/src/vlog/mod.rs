@@ -14,6 +14,7 @@
 //! lotus#3487).
 
 pub mod gc;
+pub mod threshold;
 
 use crate::error::{CorruptionKind, Error, Result};
 use crate::format::entry::{Decoded, decode_entry};
