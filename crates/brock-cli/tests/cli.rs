@@ -115,15 +115,6 @@ fn flatten_moves_everything_to_one_level_and_keeps_the_data() {
     assert_eq!(zero.status.code(), Some(2));
 }
 
-fn vlog_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".vlog"))
-        .map(|e| e.metadata().unwrap().len())
-        .sum()
-}
-
 #[test]
 fn gc_reclaims_overwritten_values_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,7 +133,7 @@ fn gc_reclaims_overwritten_values_and_keeps_the_data() {
         db.close().unwrap();
     }
     let before = brock(&["dump", "--dir", p]);
-    let size_before = vlog_bytes(dir.path());
+    let size_before = common::vlog_bytes(dir.path());
     let out = brock(&["gc", "--dir", p, "--ratio", "0.5"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -150,7 +141,7 @@ fn gc_reclaims_overwritten_values_and_keeps_the_data() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("collected 000001.vlog"));
     let after = brock(&["dump", "--dir", p]);
     assert!(before.stdout == after.stdout, "gc changed the data");
-    let size_after = vlog_bytes(dir.path());
+    let size_after = common::vlog_bytes(dir.path());
     // Two of every three values were garbage.
     assert!(size_after * 2 < size_before, "{size_before} -> {size_after}");
     // Again: nothing left to collect.

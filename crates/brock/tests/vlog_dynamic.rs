@@ -1,15 +1,8 @@
 //! The dynamic value threshold (`vlog_percentile`).
 
-use brock::{Db, Error, Options};
+mod common;
 
-fn vlog_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".vlog"))
-        .map(|e| e.metadata().unwrap().len())
-        .sum()
-}
+use brock::{Db, Error, Options};
 
 fn write(db: &Db, from: u32, to: u32, size: usize) {
     db.update(|t| {
@@ -30,20 +23,20 @@ fn the_threshold_rises_to_keep_the_percentile_inline() {
     let db = Db::open(opts.clone()).unwrap();
     // The first batch is judged by the configured threshold: to the log.
     write(&db, 0, 100, 500);
-    let after_first = vlog_bytes(dir.path());
+    let after_first = common::vlog_bytes(dir.path());
     assert!(after_first > 100 * 500, "{after_first}");
     // Now nine in ten values are 500 bytes: they stay in the tree.
     for b in 1..20 {
         write(&db, b * 100, b * 100 + 100, 500);
     }
     assert_eq!(
-        vlog_bytes(dir.path()),
+        common::vlog_bytes(dir.path()),
         after_first,
         "500-byte values stopped going to the log"
     );
     // Values well above the percentile still go to the log.
     write(&db, 5000, 5005, 200_000);
-    assert!(vlog_bytes(dir.path()) > after_first + 5 * 200_000);
+    assert!(common::vlog_bytes(dir.path()) > after_first + 5 * 200_000);
     let check = |db: &Db| {
         db.view(|t| {
             for i in (0..2000).chain(5000..5005) {
@@ -63,7 +56,7 @@ fn the_threshold_rises_to_keep_the_percentile_inline() {
     // drop_all starts the histogram over: the configured threshold again.
     db.drop_all().unwrap();
     write(&db, 0, 10, 500);
-    assert!(vlog_bytes(dir.path()) >= 10 * 500);
+    assert!(common::vlog_bytes(dir.path()) >= 10 * 500);
     write(&db, 0, 2000, 500);
     write(&db, 5000, 5005, 200_000);
     db.close().unwrap();

@@ -1,5 +1,7 @@
 //! Value-log garbage collection end to end.
 
+mod common;
+
 use brock::{Db, Error, IterOptions, Options};
 
 fn opts(dir: &std::path::Path) -> Options {
@@ -15,15 +17,6 @@ fn opts(dir: &std::path::Path) -> Options {
 
 fn value(i: u32, round: u32) -> Vec<u8> {
     (0..4096u32).map(|j| (i * 7 + j + round * 13) as u8).collect()
-}
-
-fn vlog_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".vlog"))
-        .map(|e| e.metadata().unwrap().len())
-        .sum()
 }
 
 /// Flushes, then lets background compaction move L0 down (one L0 table is
@@ -65,7 +58,7 @@ fn overwritten_values_are_reclaimed_and_live_ones_survive() {
     })
     .unwrap();
     settle(&db);
-    let before = vlog_bytes(dir.path());
+    let before = common::vlog_bytes(dir.path());
     let mut runs = 0;
     loop {
         match db.run_value_log_gc(0.5) {
@@ -79,7 +72,7 @@ fn overwritten_values_are_reclaimed_and_live_ones_survive() {
         assert!(runs < 100);
     }
     assert!(runs > 0, "something was collected");
-    let after = vlog_bytes(dir.path());
+    let after = common::vlog_bytes(dir.path());
     assert!(after < before / 2, "value logs {before} -> {after} bytes");
     let check = |db: &Db| {
         for i in 0..600u32 {
@@ -205,13 +198,16 @@ fn rewritten_copies_outrank_old_pointers_in_newer_tables() {
     db.flush().unwrap();
     assert_eq!(db.stats().tables_per_level[0], 1);
 
-    let before = vlog_bytes(dir.path());
+    let before = common::vlog_bytes(dir.path());
     let report = db.run_value_log_gc(0.3).unwrap();
     assert_eq!(report.rewritten, 50, "{report:?}");
     assert_eq!(report.dropped, 50, "{report:?}");
     db.flush().unwrap();
     assert_eq!(db.stats().tables_per_level[0], 2);
-    assert!(vlog_bytes(dir.path()) < before, "the collected file is gone");
+    assert!(
+        common::vlog_bytes(dir.path()) < before,
+        "the collected file is gone"
+    );
 
     let mut want: Vec<(Vec<u8>, Vec<u8>)> = (0..50).map(|i| (key("a", i), value(i, 0))).collect();
     want.extend((0..50).map(|i| (key("g", i), b"small".to_vec())));

@@ -202,24 +202,12 @@ fn sample(db: &DbInner, fid: u32, size: u64) -> Result<crate::vlog::gc::Scan> {
     })
 }
 
-/// Runs `f` on the write thread and waits for its result.
-fn on_writer(db: &DbInner, f: fn(&mut super::write::Writer) -> Result<()>) -> Result<()> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let sender = db.sender.lock().clone().ok_or(Error::Closed)?;
-    sender
-        .send(WriterMsg::Exec(Box::new(move |w| {
-            let _ = tx.send(f(w));
-        })))
-        .map_err(|_| Error::Closed)?;
-    rx.recv().map_err(|_| Error::Closed)?
-}
-
 /// Collects file `fid`: its live entries written again, then the file gone.
 fn collect(db: &DbInner, fid: u32, file: &Arc<crate::vlog::VlogFile>) -> Result<GcReport> {
     let active = db.vlogs.read().keys().next_back().copied();
     if active == Some(fid) {
         // Better than Badger: rotate the active file and collect it.
-        on_writer(db, super::write::Writer::rotate_vlog)?;
+        super::ops::on_writer(db, super::write::Writer::rotate_vlog)??;
     }
     let (discard_ts, now) = (db.oracle.discard_ts(), now_secs());
     let (path, handle) = open_for_gc(db, fid)?;
@@ -287,7 +275,7 @@ fn collect(db: &DbInner, fid: u32, file: &Arc<crate::vlog::VlogFile>) -> Result<
     })?;
     send(&mut batch, &mut origins)?;
     // The copies must be durable before the original goes.
-    on_writer(db, super::write::Writer::sync_logs)?;
+    super::ops::on_writer(db, super::write::Writer::sync_logs)??;
     // Retire the file: readers that still hold an older snapshot can finish
     // reading it through the open handle.
     let removed = db.vlogs.write().remove(&fid);

@@ -105,7 +105,7 @@ impl Drop for FlushPause<'_> {
 }
 
 /// Runs `f` on the write thread after everything queued, and waits for it.
-fn on_writer<T: Send + 'static>(
+pub(crate) fn on_writer<T: Send + 'static>(
     db: &DbInner,
     f: impl FnOnce(&mut Writer) -> T + Send + 'static,
 ) -> Result<T> {

@@ -62,3 +62,13 @@ pub fn hex(b: &[u8]) -> String {
     }
     s
 }
+
+/// Bytes of the `.vlog` files in `dir`.
+pub fn vlog_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".vlog"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
