@@ -8,14 +8,20 @@
 //!   with [`SplitMix64`] seeded with state [`ORDER_SEED`];
 //! - the value of key `i` is the little-endian bytes of successive
 //!   [`SplitMix64`] outputs from state `i ^ GOLDEN_GAMMA`, cut to the size;
+//!   after `g` overwrites (generation `g`, see [`Config::generation`]) from
+//!   state `i ^ GOLDEN_GAMMA ^ (g << 56)` ([`value_state`]; keys stay below
+//!   2^50, so every key and generation has its own state);
 //! - random reads look up `next() % n` with [`SplitMix64`] seeded with
 //!   state [`READ_SEED`];
 //! - the delete workload deletes every `i` with `i % 10 != 0`, in the
-//!   random write order with the kept keys left out.
+//!   random write order with the kept keys left out;
+//! - the overwrite workload writes every key again, in the fill's order,
+//!   with the next generation's value.
 //!
-//! The runners ([`run_write`], [`run_read`], [`run_scan`], [`run_delete`],
-//! or [`run_op`] which also measures the directory, the peak RSS, the
-//! process's I/O and the store's own counters) drive any [`Store`]:
+//! The runners ([`run_write`], [`run_read`], [`run_scan`],
+//! [`run_overwrite`], [`run_gc`], [`run_delete`], or [`run_op`] which also
+//! measures the directory, the peak RSS, the process's I/O and the store's
+//! own counters) drive any [`Store`]:
 //! - **write** commits `n` entries, `batch` per write transaction, in random
 //!   (or, with [`Order::Sequential`], ascending) key order; the clock stops
 //!   when the last commit returns. Then [`Store::settle`] waits for the
@@ -24,6 +30,13 @@
 //! - **read** does `n` random point lookups, `batch` per read transaction
 //!   (snapshot), checking each value's length and first bytes;
 //! - **scan** iterates the whole store forward, checking order and values;
+//! - **overwrite** is the write again (same order, batches and settle) with
+//!   the next generation's values, so every value written before is garbage;
+//! - **gc** settles, then runs the store's garbage collection to completion
+//!   ([`Store::collect_garbage`]: Brock's value-log GC until it has nothing
+//!   to rewrite), settles again and checks with a scan that every key holds
+//!   its current value; [`run_op`] compares the directory before and after
+//!   with the live data;
 //! - **delete** (after a fill) deletes 90% of the keys, `batch` per
 //!   transaction, settles, checks with a scan that exactly the other 10%
 //!   remain, and compares the directory with their size; [`run_op`] then
@@ -107,11 +120,23 @@ pub fn key_index(k: &[u8]) -> Option<u64> {
     })
 }
 
+/// The generator state of the value of entry `i` in generation `generation`
+/// (0 after the fill, 1 after one overwrite, …).
+pub fn value_state(i: u64, generation: u8) -> u64 {
+    i ^ GOLDEN_GAMMA ^ (u64::from(generation) << 56)
+}
+
 /// Writes the value of entry `i`, `size` bytes, into `out` (cleared first).
 pub fn fill_value(i: u64, size: usize, out: &mut Vec<u8>) {
+    fill_value_of(i, 0, size, out);
+}
+
+/// Writes the value of entry `i` in generation `generation`, `size` bytes,
+/// into `out` (cleared first).
+pub fn fill_value_of(i: u64, generation: u8, size: usize, out: &mut Vec<u8>) {
     out.clear();
     out.reserve(size);
-    let mut r = SplitMix64::new(i ^ GOLDEN_GAMMA);
+    let mut r = SplitMix64::new(value_state(i, generation));
     while out.len() < size {
         let word = r.next_u64().to_le_bytes();
         let take = (size - out.len()).min(word.len());
@@ -129,10 +154,17 @@ pub fn value(i: u64, size: usize) -> Vec<u8> {
 /// Whether `v` can be the value of entry `i` at `size` bytes: the length and
 /// the first (up to 8) bytes are checked, which costs one generator step.
 pub fn value_matches(i: u64, size: usize, v: &[u8]) -> bool {
+    value_matches_of(i, 0, size, v)
+}
+
+/// [`value_matches`] for generation `generation`.
+pub fn value_matches_of(i: u64, generation: u8, size: usize, v: &[u8]) -> bool {
     if v.len() != size {
         return false;
     }
-    let word = SplitMix64::new(i ^ GOLDEN_GAMMA).next_u64().to_le_bytes();
+    let word = SplitMix64::new(value_state(i, generation))
+        .next_u64()
+        .to_le_bytes();
     let head = size.min(word.len());
     v[..head] == word[..head]
 }
@@ -203,15 +235,22 @@ pub enum Op {
     Read,
     /// A full forward scan.
     Scan,
+    /// After a fill: write every key again with a new value, in the same
+    /// order and batches.
+    Overwrite,
+    /// Run the store's garbage collection to completion and measure the
+    /// directory before and after against the live data.
+    Gc,
     /// After a fill: delete 90% of the keys, let compaction settle, measure
     /// the directory against the live data.
     Delete,
 }
 
 impl Op {
-    /// Every workload, in the order a run makes them (a delete comes last,
-    /// since it changes what the others would see).
-    pub const ALL: [Op; 4] = [Op::Write, Op::Read, Op::Scan, Op::Delete];
+    /// Every workload, in the order a run makes them: reads before the
+    /// overwrite (which changes the values), GC after it (which makes the
+    /// garbage), the delete last (which removes keys).
+    pub const ALL: [Op; 6] = [Op::Write, Op::Read, Op::Scan, Op::Overwrite, Op::Gc, Op::Delete];
 
     /// What runs when nothing is asked for: write, read, scan.
     pub const DEFAULT: [Op; 3] = [Op::Write, Op::Read, Op::Scan];
@@ -222,8 +261,15 @@ impl Op {
             Op::Write => "write",
             Op::Read => "read",
             Op::Scan => "scan",
+            Op::Overwrite => "overwrite",
+            Op::Gc => "gc",
             Op::Delete => "delete",
         }
+    }
+
+    /// Whether the workload writes, and so settles afterwards.
+    pub fn writes(self) -> bool {
+        matches!(self, Op::Write | Op::Overwrite | Op::Delete)
     }
 
     /// The workloads to run for `asked` on a fresh store: in [`Op::ALL`]'s
@@ -244,7 +290,7 @@ impl std::str::FromStr for Op {
         Op::ALL
             .into_iter()
             .find(|o| o.name() == s)
-            .ok_or_else(|| format!("unknown workload {s:?}: write, read, scan or delete"))
+            .ok_or_else(|| format!("unknown workload {s:?}: write, read, scan, overwrite, gc or delete"))
     }
 }
 
@@ -332,6 +378,16 @@ pub struct Config {
     pub sync: bool,
     /// Waiting for background work after a fill or a delete.
     pub settle: Settle,
+    /// Key-value separation: `Some(t)` stores values of `t` bytes or more
+    /// apart from the tree (Brock's `value_threshold`; fjall's key-value
+    /// separation with `separation_threshold` `t`; redb has none and
+    /// ignores it). `None`: each store's default (Brock: Badger's 1 MiB;
+    /// fjall: no separation).
+    pub value_threshold: Option<u64>,
+    /// The values the keys hold: 0 after the fill, `g` after `g`
+    /// overwrites. The checking runners expect this generation and an
+    /// overwrite writes the next; [`Config::after`] advances it.
+    pub generation: u8,
 }
 
 impl Default for Config {
@@ -343,6 +399,8 @@ impl Default for Config {
             order: Order::Random,
             sync: false,
             settle: Settle::default(),
+            value_threshold: None,
+            generation: 0,
         }
     }
 }
@@ -357,6 +415,23 @@ impl Config {
             return Err("batch must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The configuration for the workload that follows `op`: one generation
+    /// later after an overwrite, the same otherwise.
+    #[must_use]
+    pub fn after(&self, op: Op) -> Config {
+        let mut next = *self;
+        if op == Op::Overwrite {
+            next.generation = self.generation.wrapping_add(1);
+        }
+        next
+    }
+
+    /// Key and value bytes of all `n` entries: the live data while no key
+    /// has been deleted.
+    pub fn live_bytes(&self) -> u64 {
+        self.n * (KEY_LEN + self.value_size) as u64
     }
 
     /// Entries a delete workload keeps: keys `i` with `i % 10 == 0`.
@@ -431,12 +506,44 @@ pub trait Store {
         Ok(None)
     }
 
+    /// Runs the store's garbage collection of overwritten values until it
+    /// has nothing left to collect, if it has one, and says what it did.
+    fn collect_garbage(&mut self) -> Result<Option<GcOutcome>> {
+        Ok(None)
+    }
+
     /// Closes the store, reporting errors a drop would hide.
     fn close(self: Box<Self>) -> Result<()>;
 }
 
+/// What a store's garbage collection did ([`Store::collect_garbage`]);
+/// `None` where the store does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcOutcome {
+    /// The call, for the report.
+    pub call: &'static str,
+    /// Calls that collected something (Brock: files; fjall: major
+    /// compactions; redb: `compact` calls that returned true).
+    pub rounds: u64,
+    /// Files collected (removed).
+    pub files: Option<u64>,
+    /// Their bytes.
+    pub file_bytes: Option<u64>,
+    /// Bytes written again elsewhere (the live values they held).
+    pub rewritten_bytes: Option<u64>,
+}
+
+/// What the gc runner measured besides the [`Outcome`]'s common fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GcMeasured {
+    /// What the store's call did (`None`: the store has no GC).
+    pub outcome: Option<GcOutcome>,
+    /// The directory after the settle that precedes the GC.
+    pub before: DirUsage,
+}
+
 /// What one runner measured.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// The workload.
     pub op: Op,
@@ -457,8 +564,10 @@ pub struct Outcome {
     pub settle_capped: bool,
     /// The longest single batch commit (fill and delete).
     pub max_batch_secs: Option<f64>,
-    /// After a delete and its settle: the entries a full scan found.
+    /// After a delete or GC and its settle: the entries a full scan found.
     pub remaining: Option<u64>,
+    /// GC: the directory before and what the store's call did.
+    pub gc: Option<GcMeasured>,
 }
 
 /// A clock started at the beginning of a timed region: wall and CPU time.
@@ -493,8 +602,32 @@ pub type Visitor<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<()>;
 /// Calls `progress` with the number of operations done so far.
 pub type Progress<'a> = &'a mut dyn FnMut(u64);
 
-/// Fills the store: `n` entries, `batch` per transaction.
+/// Fills the store: `n` entries, `batch` per transaction, with the values
+/// of `cfg.generation`.
 pub fn run_write(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> Result<Outcome> {
+    write_all(store, cfg, Op::Write, cfg.generation, progress)
+}
+
+/// Writes every key again with the next generation's values, exactly as
+/// [`run_write`] writes them (order, batches, settle). Every value written
+/// before becomes garbage.
+pub fn run_overwrite(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> Result<Outcome> {
+    write_all(
+        store,
+        cfg,
+        Op::Overwrite,
+        cfg.generation.wrapping_add(1),
+        progress,
+    )
+}
+
+fn write_all(
+    store: &mut dyn Store,
+    cfg: &Config,
+    op: Op,
+    generation: u8,
+    progress: Progress<'_>,
+) -> Result<Outcome> {
     cfg.validate()?;
     let order = write_order(cfg.n, cfg.order);
     let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(cfg.batch);
@@ -505,7 +638,7 @@ pub fn run_write(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) ->
     for chunk in order.chunks(cfg.batch) {
         for &i in chunk {
             let mut v = Vec::with_capacity(cfg.value_size);
-            fill_value(i, cfg.value_size, &mut v);
+            fill_value_of(i, generation, cfg.value_size, &mut v);
             batch.push((key(i).to_vec(), v));
         }
         bytes += (chunk.len() * (KEY_LEN + cfg.value_size)) as u64;
@@ -519,7 +652,7 @@ pub fn run_write(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) ->
     let (secs, cpu_secs) = clock.stop();
     let settled = store.settle(&cfg.settle)?;
     Ok(Outcome {
-        op: Op::Write,
+        op,
         ops: cfg.n,
         items: cfg.n,
         bytes,
@@ -529,7 +662,82 @@ pub fn run_write(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) ->
         settle_capped: settled.capped,
         max_batch_secs: Some(max_batch.as_secs_f64()),
         remaining: None,
+        gc: None,
     })
+}
+
+/// Garbage collection to completion: settles (so the overwrite's flushes
+/// and compactions are done), measures `dir`, runs
+/// [`Store::collect_garbage`] on the clock, settles again (the GC's own
+/// writes), and checks with a full scan (not timed) that every key is there
+/// with the value of `cfg.generation`.
+///
+/// `ops` and `items` are the files collected (the rounds when the store
+/// does not count files), `bytes` their bytes (else the drop of the
+/// directory's allocated size), so `mb_per_sec` is the GC's throughput in
+/// bytes of files collected.
+pub fn run_gc(store: &mut dyn Store, cfg: &Config, dir: &Path, progress: Progress<'_>) -> Result<Outcome> {
+    cfg.validate()?;
+    store.settle(&cfg.settle)?;
+    let before = dir_usage(dir)?;
+    let clock = Clock::start();
+    let outcome = store.collect_garbage()?;
+    let (secs, cpu_secs) = clock.stop();
+    let settled = store.settle(&cfg.settle)?;
+    let remaining = check_every_key(store, cfg)?;
+    progress(remaining);
+    let (ops, bytes) = match &outcome {
+        Some(g) => {
+            let bytes = match g.file_bytes {
+                Some(b) => b,
+                None => before.allocated.saturating_sub(dir_usage(dir)?.allocated),
+            };
+            (g.files.unwrap_or(g.rounds), bytes)
+        }
+        None => (0, 0),
+    };
+    Ok(Outcome {
+        op: Op::Gc,
+        ops,
+        items: ops,
+        bytes,
+        secs,
+        cpu_secs,
+        settle_secs: settled.secs,
+        settle_capped: settled.capped,
+        max_batch_secs: None,
+        remaining: Some(remaining),
+        gc: Some(GcMeasured { outcome, before }),
+    })
+}
+
+/// Scans everything: exactly the keys `0..n`, each with the value of
+/// `cfg.generation`. Returns the count.
+pub fn check_every_key(store: &mut dyn Store, cfg: &Config) -> Result<u64> {
+    let mut count = 0u64;
+    store.scan(&mut |k, v| {
+        let i = key_index(k).filter(|&i| i == count).ok_or_else(|| {
+            format!(
+                "after GC, key {:?} where key {} should be",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(&key(count))
+            )
+        })?;
+        if !value_matches_of(i, cfg.generation, cfg.value_size, v) {
+            return Err(format!(
+                "after GC, key {} has a value that is not generation {}'s",
+                String::from_utf8_lossy(k),
+                cfg.generation
+            )
+            .into());
+        }
+        count += 1;
+        Ok(())
+    })?;
+    if count != cfg.n {
+        return Err(format!("after GC, {count} entries, not {}", cfg.n).into());
+    }
+    Ok(count)
 }
 
 /// Deletes every key `i < n` with `i % 10 != 0`, in the random write order
@@ -568,6 +776,7 @@ pub fn run_delete(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -
         settle_capped: settled.capped,
         max_batch_secs: Some(max_batch.as_secs_f64()),
         remaining: Some(remaining),
+        gc: None,
     })
 }
 
@@ -589,7 +798,7 @@ pub fn check_after_delete(store: &mut dyn Store, cfg: &Config) -> Result<u64> {
             )
             .into());
         }
-        if !value_matches(i, cfg.value_size, v) {
+        if !value_matches_of(i, cfg.generation, cfg.value_size, v) {
             return Err(format!(
                 "after the delete, key {} has a value that is not the generator's",
                 String::from_utf8_lossy(k)
@@ -627,7 +836,7 @@ pub fn run_read(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> 
         }
         store.read_batch(&keys, &mut |pos, v| {
             let i = indices[pos];
-            if value_matches(i, cfg.value_size, v) {
+            if value_matches_of(i, cfg.generation, cfg.value_size, v) {
                 found += 1;
                 bytes += (KEY_LEN + v.len()) as u64;
             } else if wrong.is_none() {
@@ -657,6 +866,7 @@ pub fn run_read(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> 
         settle_capped: false,
         max_batch_secs: None,
         remaining: None,
+        gc: None,
     })
 }
 
@@ -683,7 +893,7 @@ pub fn run_scan(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> 
             )
             .into());
         };
-        if !value_matches(i, cfg.value_size, v) {
+        if !value_matches_of(i, cfg.generation, cfg.value_size, v) {
             return Err(format!(
                 "scan found a value for key {:?} that is not the generator's at {} bytes",
                 String::from_utf8_lossy(k),
@@ -713,15 +923,24 @@ pub fn run_scan(store: &mut dyn Store, cfg: &Config, progress: Progress<'_>) -> 
         settle_capped: false,
         max_batch_secs: None,
         remaining: None,
+        gc: None,
     })
 }
 
-/// Runs one workload.
-pub fn run_workload(store: &mut dyn Store, op: Op, cfg: &Config, progress: Progress<'_>) -> Result<Outcome> {
+/// Runs one workload on the store in `dir`.
+pub fn run_workload(
+    store: &mut dyn Store,
+    op: Op,
+    cfg: &Config,
+    dir: &Path,
+    progress: Progress<'_>,
+) -> Result<Outcome> {
     match op {
         Op::Write => run_write(store, cfg, progress),
         Op::Read => run_read(store, cfg, progress),
         Op::Scan => run_scan(store, cfg, progress),
+        Op::Overwrite => run_overwrite(store, cfg, progress),
+        Op::Gc => run_gc(store, cfg, dir, progress),
         Op::Delete => run_delete(store, cfg, progress),
     }
 }
@@ -741,7 +960,7 @@ pub fn run_op(
     reset_peak_rss();
     let io_before = process_io();
     let engine_before = store.engine_stats();
-    let outcome = run_workload(store, op, cfg, progress)?;
+    let outcome = run_workload(store, op, cfg, dir, progress)?;
     let io_after = process_io();
     let peak = peak_rss_bytes();
     let engine = store.engine_stats();
@@ -752,7 +971,7 @@ pub fn run_op(
         r.disk_write_bytes = Some(d.write_bytes);
         r.cancelled_write_bytes = Some(d.cancelled_write_bytes);
         r.write_syscall_bytes = Some(d.wchar);
-        if matches!(op, Op::Write | Op::Delete) && outcome.bytes > 0 {
+        if op.writes() && outcome.bytes > 0 {
             r.write_amp = Some(d.wchar as f64 / outcome.bytes as f64);
         }
     }
@@ -761,6 +980,22 @@ pub fn run_op(
     r.engine_bytes_written = delta(engine_before.bytes_written, engine.bytes_written);
     r.compactions = delta(engine_before.compactions, engine.compactions);
     r.levels = engine.levels;
+    if let Some(gc) = &outcome.gc {
+        let live = cfg.live_bytes();
+        r.live_bytes = Some(live);
+        r.space_amp = Some(usage.allocated as f64 / live as f64);
+        r.gc_before_dir_bytes = Some(gc.before.apparent);
+        r.gc_before_dir_alloc_bytes = Some(gc.before.allocated);
+        r.gc_before_space_amp = Some(gc.before.allocated as f64 / live as f64);
+        r.gc_before_dir_files = Some(gc.before.by_kind.clone());
+        if let Some(g) = &gc.outcome {
+            r.gc_call = Some(g.call.to_string());
+            r.gc_rounds = Some(g.rounds);
+            r.gc_files = g.files;
+            r.gc_file_bytes = g.file_bytes;
+            r.gc_rewritten_bytes = g.rewritten_bytes;
+        }
+    }
     if op == Op::Delete {
         let live = cfg.live_bytes_after_delete();
         r.live_bytes = Some(live);
@@ -794,7 +1029,7 @@ fn delta(before: Option<u64>, after: Option<u64>) -> Option<u64> {
 pub struct Report {
     /// The store.
     pub store: String,
-    /// The workload: write, read, scan or delete.
+    /// The workload: write, read, scan, overwrite, gc or delete.
     pub op: Op,
     /// The run's `n`.
     pub n: u64,
@@ -802,6 +1037,10 @@ pub struct Report {
     pub value_size: usize,
     /// Entries per transaction.
     pub batch: usize,
+    /// The run's key-value separation threshold ([`Config::value_threshold`];
+    /// `null`: each store's default).
+    #[serde(default)]
+    pub value_threshold: Option<u64>,
     /// Seconds on the clock.
     pub secs: f64,
     /// Operations per second.
@@ -866,15 +1105,44 @@ pub struct Report {
     /// The store's levels afterwards (Brock's `Db::levels()`).
     #[serde(default)]
     pub levels: Option<String>,
-    /// Delete: the entries a full scan found after the settle (checked).
+    /// Delete and gc: the entries a full scan found after the settle (checked).
     #[serde(default)]
     pub remaining: Option<u64>,
-    /// Delete: key and value bytes of the entries kept.
+    /// Delete: key and value bytes of the entries kept; gc: of all `n`.
     #[serde(default)]
     pub live_bytes: Option<u64>,
-    /// Delete: `dir_alloc_bytes / live_bytes` after background compaction.
+    /// Delete: `dir_alloc_bytes / live_bytes` after background compaction;
+    /// gc: the same after the GC and its settle.
     #[serde(default)]
     pub space_amp: Option<f64>,
+    /// Gc: the store's GC call.
+    #[serde(default)]
+    pub gc_call: Option<String>,
+    /// Gc: calls that collected something (Brock: files; fjall: major
+    /// compactions; redb: `compact` calls that returned true).
+    #[serde(default)]
+    pub gc_rounds: Option<u64>,
+    /// Gc: files the GC removed (Brock: value-log files; fjall: blob files).
+    #[serde(default)]
+    pub gc_files: Option<u64>,
+    /// Gc: their bytes (`mb_per_sec` is these per second).
+    #[serde(default)]
+    pub gc_file_bytes: Option<u64>,
+    /// Gc: bytes of live values the GC wrote again.
+    #[serde(default)]
+    pub gc_rewritten_bytes: Option<u64>,
+    /// Gc: `dir_bytes` before the GC (after a settle).
+    #[serde(default)]
+    pub gc_before_dir_bytes: Option<u64>,
+    /// Gc: `dir_alloc_bytes` before the GC.
+    #[serde(default)]
+    pub gc_before_dir_alloc_bytes: Option<u64>,
+    /// Gc: `gc_before_dir_alloc_bytes / live_bytes`.
+    #[serde(default)]
+    pub gc_before_space_amp: Option<f64>,
+    /// Gc: `dir_files` before the GC.
+    #[serde(default)]
+    pub gc_before_dir_files: Option<BTreeMap<String, u64>>,
     /// Delete: the explicit full compaction run after that measurement.
     #[serde(default)]
     pub compact_call: Option<String>,
@@ -915,6 +1183,7 @@ impl Report {
             n: cfg.n,
             value_size: cfg.value_size,
             batch: cfg.batch,
+            value_threshold: cfg.value_threshold,
             secs: outcome.secs,
             ops_per_sec: outcome.ops as f64 / secs,
             mb_per_sec: outcome.bytes as f64 / secs / 1e6,
@@ -939,6 +1208,15 @@ impl Report {
             remaining: outcome.remaining,
             live_bytes: None,
             space_amp: None,
+            gc_call: None,
+            gc_rounds: None,
+            gc_files: None,
+            gc_file_bytes: None,
+            gc_rewritten_bytes: None,
+            gc_before_dir_bytes: None,
+            gc_before_dir_alloc_bytes: None,
+            gc_before_space_amp: None,
+            gc_before_dir_files: None,
             compact_call: None,
             compact_secs: None,
             compact_settle_capped: None,
@@ -1145,7 +1423,7 @@ pub fn summary_table(reports: &[Report]) -> String {
     let dash = || "-".to_string();
     let _ = writeln!(
         s,
-        "{:<6} {:<6} {:>8} {:>7} {:>6} {:>9} {:>6} {:>8} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6}",
+        "{:<6} {:<9} {:>8} {:>7} {:>6} {:>9} {:>6} {:>8} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6}",
         "store",
         "op",
         "items",
@@ -1168,14 +1446,14 @@ pub fn summary_table(reports: &[Report]) -> String {
         let max_batch = r.max_batch_secs.map_or_else(dash, |b| format!("{b:.3}"));
         let stall = r.stall_secs.map_or_else(dash, |s| format!("{s:.2}"));
         let max_stall = r.max_stall_secs.map_or_else(dash, |s| format!("{s:.3}"));
-        let settle = if matches!(r.op, Op::Write | Op::Delete) {
+        let settle = if r.op.writes() || r.op == Op::Gc {
             format!("{:.2}{}", r.settle_secs, if r.settle_capped { "!" } else { "" })
         } else {
             dash()
         };
         let _ = writeln!(
             s,
-            "{:<6} {:<6} {:>8} {:>7.2} {:>6} {:>9.0} {:>6.1} {:>8.1} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6}",
+            "{:<6} {:<9} {:>8} {:>7.2} {:>6} {:>9.0} {:>6.1} {:>8.1} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6}",
             r.store,
             r.op.name(),
             r.items,
@@ -1214,6 +1492,45 @@ pub fn summary_table(reports: &[Report]) -> String {
                 r.compact_secs.map_or_else(dash, |c| format!("{c:.1}")),
                 opt_mib(r.compacted_dir_alloc_bytes),
                 r.compacted_space_amp.map_or_else(dash, |a| format!("{a:.2}")),
+            );
+        }
+    }
+    let gcs: Vec<&Report> = reports.iter().filter(|r| r.op == Op::Gc).collect();
+    if !gcs.is_empty() {
+        let _ = writeln!(
+            s,
+            "\ngarbage collection: {:<6} {:>9} {:>10} {:>9} {:>7} {:>6} {:>10} {:>10} {:>7} {:>9} {:>9}   call",
+            "store",
+            "live MiB",
+            "before MiB",
+            "amp",
+            "secs",
+            "files",
+            "files MiB",
+            "rewr. MiB",
+            "MB/s",
+            "after MiB",
+            "amp"
+        );
+        for r in gcs {
+            let opt_mib = |b: Option<u64>| b.map_or_else(dash, |b| format!("{:.1}", mib(b)));
+            let opt_amp = |a: Option<f64>| a.map_or_else(dash, |a| format!("{a:.2}"));
+            let _ = writeln!(
+                s,
+                "{:<19} {:<6} {:>9} {:>10} {:>9} {:>7.1} {:>6} {:>10} {:>10} {:>7.1} {:>9.1} {:>9}   {}",
+                "",
+                r.store,
+                opt_mib(r.live_bytes),
+                opt_mib(r.gc_before_dir_alloc_bytes),
+                opt_amp(r.gc_before_space_amp),
+                r.secs,
+                r.gc_files.map_or_else(dash, |f| f.to_string()),
+                opt_mib(r.gc_file_bytes),
+                opt_mib(r.gc_rewritten_bytes),
+                r.mb_per_sec,
+                mib(r.dir_alloc_bytes),
+                opt_amp(r.space_amp),
+                r.gc_call.clone().unwrap_or_else(|| "(none)".into()),
             );
         }
     }
@@ -1288,6 +1605,38 @@ mod tests {
     }
 
     #[test]
+    fn generations_have_their_own_values() {
+        // Generation 0 is the fill's value (and the Go fixtures').
+        assert_eq!(value_state(5, 0), 5 ^ GOLDEN_GAMMA);
+        let mut v0 = Vec::new();
+        fill_value_of(5, 0, 40, &mut v0);
+        assert_eq!(v0, value(5, 40));
+        let mut v1 = Vec::new();
+        fill_value_of(5, 1, 40, &mut v1);
+        assert_ne!(v0, v1);
+        let mut r = SplitMix64::new(5 ^ GOLDEN_GAMMA ^ (1 << 56));
+        assert_eq!(&v1[..8], &r.next_u64().to_le_bytes());
+        assert!(value_matches_of(5, 1, 40, &v1) && !value_matches_of(5, 0, 40, &v1));
+        assert!(value_matches(5, 40, &v0) && !value_matches_of(5, 1, 40, &v0));
+        // The overwrite advances the generation; nothing else does.
+        let cfg = Config::default();
+        assert_eq!(cfg.after(Op::Overwrite).generation, 1);
+        assert_eq!(cfg.after(Op::Overwrite).after(Op::Gc).generation, 1);
+        for op in [Op::Write, Op::Read, Op::Scan, Op::Gc, Op::Delete] {
+            assert_eq!(cfg.after(op), cfg);
+        }
+        assert_eq!(
+            Config {
+                n: 10,
+                value_size: 4,
+                ..cfg
+            }
+            .live_bytes(),
+            200
+        );
+    }
+
+    #[test]
     fn permutation_is_a_permutation() {
         for n in [0u64, 1, 2, 3, 10, 1000, 65_537] {
             let p = permutation(n);
@@ -1358,6 +1707,7 @@ mod tests {
             settle_capped: false,
             max_batch_secs: None,
             remaining: None,
+            gc: None,
         };
         let usage = DirUsage {
             apparent: 4096,
@@ -1367,7 +1717,7 @@ mod tests {
         let mut r = Report::new("brock", &cfg, &o, &usage, Some(1 << 20));
         r.write_amp = Some(1.5);
         let line = r.to_json();
-        assert!(line.starts_with(r#"{"store":"brock","op":"read","n":1000000,"value_size":128,"batch":1000,"secs":0.5,"ops_per_sec":20.0,"#), "{line}");
+        assert!(line.starts_with(r#"{"store":"brock","op":"read","n":1000000,"value_size":128,"batch":1000,"value_threshold":null,"secs":0.5,"ops_per_sec":20.0,"#), "{line}");
         assert!(
             line.contains(r#""dir_alloc_bytes":8192,"dir_files":{"sst":8192}"#),
             "{line}"
@@ -1387,7 +1737,14 @@ mod tests {
             [Op::Write, Op::Read, Op::Delete]
         );
         assert_eq!(Op::plan(&Op::ALL), Op::ALL);
+        assert_eq!(
+            Op::plan(&[Op::Gc, Op::Overwrite, Op::Scan]),
+            [Op::Write, Op::Scan, Op::Overwrite, Op::Gc]
+        );
         assert!(Op::plan(&[]).is_empty());
+        assert_eq!(Op::from_str("gc"), Ok(Op::Gc));
+        assert_eq!(Op::from_str("overwrite"), Ok(Op::Overwrite));
+        assert!(Op::Overwrite.writes() && !Op::Gc.writes());
         assert_eq!(Op::from_str("delete"), Ok(Op::Delete));
         assert!(Op::from_str("fill").is_err());
         assert_eq!(

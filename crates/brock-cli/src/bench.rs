@@ -1,12 +1,16 @@
-//! `brock bench`: Brock's write, random-read, scan and delete workloads.
+//! `brock bench`: Brock's write, random-read, scan, overwrite, value-log
+//! GC and delete workloads.
 //!
 //! The keys, values and orders are `brock_bench::workload`'s, the ones the
 //! `brock-bench` harness gives fjall and redb (and that the Go fixtures were
 //! written with). One JSON line per workload goes to stdout; a progress bar
 //! (when stderr is a terminal) and, without `--json`, a summary go to stderr.
+//!
+//! A directory given with `--dir` is assumed to hold the fill's values
+//! (generation 0): reads after an earlier run's overwrite report the
+//! values as wrong.
 
-use brock_bench::stores::brock::BrockStore;
-use brock_bench::stores::brock::describe_levels;
+use brock_bench::stores::brock::{self as brock_store, BrockStore, describe_levels};
 use brock_bench::workload::{self, Config, Op, Order, Report, Settle, Store, run_op, summary_table};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -22,6 +26,13 @@ pub enum Workload {
     Read,
     /// Iterate everything (after a fill, if the directory is empty).
     Scan,
+    /// Write every key again with new values (after a fill, if the
+    /// directory is empty).
+    Overwrite,
+    /// Overwrite every key, then run value-log GC until it has nothing to
+    /// rewrite and compare the directory before and after with the live
+    /// data (after a fill, if the directory is empty).
+    Gc,
     /// Delete 90% of the keys (after a fill, if the directory is empty),
     /// wait for compaction, compare the directory with the live data; then
     /// `Db::flatten` and compare again.
@@ -42,12 +53,23 @@ pub struct BenchArgs {
     /// Entries to write, and random gets to make.
     #[arg(long, default_value_t = 1_000_000)]
     n: u64,
-    /// Bytes per value (below the value threshold, 1 MiB).
+    /// Bytes per value.
     #[arg(long, default_value_t = 128)]
     value_size: usize,
-    /// Entries per write transaction (and gets per read transaction).
+    /// Values of this many bytes or more go to the value log
+    /// (`value_threshold`; default Badger's 1 MiB).
+    #[arg(long)]
+    value_threshold: Option<u64>,
+    /// Entries per write transaction (and gets per read transaction);
+    /// lowered to the most that fits in one transaction, counting each
+    /// value whole.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Instead of the positional workload: these, comma-separated (write,
+    /// read, scan, overwrite, gc, delete), in that order, after a fill if
+    /// write is not among them and the directory is empty.
+    #[arg(long, value_delimiter = ',')]
+    ops: Option<Vec<Op>>,
     /// Write keys in ascending order instead of the random permutation.
     #[arg(long)]
     seq: bool,
@@ -67,8 +89,10 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    fn config(&self) -> Config {
-        Config {
+    /// The configuration, with `batch` lowered to what fits in one
+    /// transaction.
+    fn config(&self, dir: &std::path::Path) -> brock::Result<Config> {
+        let mut cfg = Config {
             n: self.n,
             value_size: self.value_size,
             batch: self.batch,
@@ -82,6 +106,29 @@ impl BenchArgs {
                 quiet: Duration::from_millis(self.settle_quiet_ms),
                 cap: Duration::from_secs(self.settle_cap_secs),
             },
+            value_threshold: self.value_threshold,
+            generation: 0,
+        };
+        let opts = brock_store::options(dir, &cfg);
+        cfg.batch = cfg
+            .batch
+            .min(brock_store::fitting_batch(&opts, cfg.value_size).map_err(to_brock)?);
+        Ok(cfg)
+    }
+
+    /// The workloads asked for, before any fill an empty directory needs.
+    fn ops(&self) -> Vec<Op> {
+        if let Some(ops) = &self.ops {
+            return Op::ALL.into_iter().filter(|o| ops.contains(o)).collect();
+        }
+        match self.workload {
+            Workload::Write => vec![Op::Write],
+            Workload::Read => vec![Op::Read],
+            Workload::Scan => vec![Op::Scan],
+            Workload::Overwrite => vec![Op::Overwrite],
+            Workload::Gc => vec![Op::Overwrite, Op::Gc],
+            Workload::Delete => vec![Op::Delete],
+            Workload::All => Op::DEFAULT.to_vec(),
         }
     }
 }
@@ -103,8 +150,6 @@ fn to_brock(e: workload::Error) -> brock::Error {
 
 /// Runs the workloads, writing the JSON lines to `out`.
 fn run_to(a: &BenchArgs, out: &mut dyn Write) -> brock::Result<()> {
-    let cfg = a.config();
-    cfg.validate().map_err(to_brock)?;
     let temp;
     let dir = match &a.dir {
         Some(d) => {
@@ -116,27 +161,30 @@ fn run_to(a: &BenchArgs, out: &mut dyn Write) -> brock::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    let mut store = BrockStore::open(&dir, a.sync).map_err(to_brock)?;
-    let mut ops: Vec<Op> = match a.workload {
-        Workload::Write => vec![Op::Write],
-        Workload::Read => vec![Op::Read],
-        Workload::Scan => vec![Op::Scan],
-        Workload::Delete => vec![Op::Delete],
-        Workload::All => Op::DEFAULT.to_vec(),
-    };
-    let fill_first = matches!(a.workload, Workload::Read | Workload::Scan | Workload::Delete)
-        && store.is_empty().map_err(to_brock)?;
+    let mut cfg = a.config(&dir)?;
+    cfg.validate().map_err(to_brock)?;
+    if cfg.batch < a.batch && !a.json {
+        eprintln!(
+            "brock bench: batch {} lowered to {}, the most {}-byte values one transaction holds",
+            a.batch, cfg.batch, cfg.value_size
+        );
+    }
+    let mut store = BrockStore::open_with(brock_store::options(&dir, &cfg)).map_err(to_brock)?;
+    let mut ops = a.ops();
+    let fill_first = ops.first().is_some_and(|o| *o != Op::Write) && store.is_empty().map_err(to_brock)?;
     if fill_first {
         ops.insert(0, Op::Write);
     }
     if !a.json {
         eprintln!(
-            "brock bench: {} in {}{}: n={} value_size={} batch={} order={} sync={}",
+            "brock bench: {} in {}{}: n={} value_size={} value_threshold={} batch={} order={} sync={}",
             ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(", "),
             dir.display(),
             if a.dir.is_none() { " (temporary)" } else { "" },
             cfg.n,
             cfg.value_size,
+            cfg.value_threshold
+                .map_or_else(|| "default".to_string(), |t| t.to_string()),
             cfg.batch,
             if a.seq { "sequential" } else { "random" },
             cfg.sync,
@@ -147,6 +195,7 @@ fn run_to(a: &BenchArgs, out: &mut dyn Write) -> brock::Result<()> {
         let bar = progress_bar(op, cfg.n);
         let r = run_op(&mut store, op, &cfg, &dir, &mut |done| bar.set_position(done)).map_err(to_brock)?;
         bar.finish_and_clear();
+        cfg = cfg.after(op);
         writeln!(out, "{}", r.to_json())
             .and_then(|()| out.flush())
             .map_err(|e| brock::Error::io("<stdout>", e))?;
@@ -194,7 +243,8 @@ fn run_to(a: &BenchArgs, out: &mut dyn Write) -> brock::Result<()> {
 }
 
 fn progress_bar(op: Op, total: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    // GC reports no progress of its own.
+    if op == Op::Gc || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let style = ProgressStyle::with_template("{prefix:>6} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
@@ -213,7 +263,9 @@ mod tests {
             dir,
             n: 2000,
             value_size: 64,
+            value_threshold: None,
             batch: 250,
+            ops: None,
             seq: false,
             sync: false,
             settle_quiet_ms: 100,
@@ -259,6 +311,36 @@ mod tests {
         let scan = lines(&args(Workload::Scan, Some(dir.path().join("db"))));
         assert_eq!(scan.len(), 1);
         assert_eq!((scan[0].op, scan[0].items), (Op::Scan, 2000));
+    }
+
+    #[test]
+    fn gc_fills_overwrites_and_collects_the_old_values() {
+        let a = BenchArgs {
+            n: 300,
+            value_size: 4096,
+            value_threshold: Some(1024),
+            batch: 100,
+            ..args(Workload::Gc, None)
+        };
+        let rs = lines(&a);
+        let ops: Vec<Op> = rs.iter().map(|r| r.op).collect();
+        assert_eq!(ops, [Op::Write, Op::Overwrite, Op::Gc]);
+        let g = &rs[2];
+        assert_eq!((g.remaining, g.value_threshold), (Some(300), Some(1024)), "{g:?}");
+        assert!(g.gc_files.is_some_and(|f| f >= 1), "{g:?}");
+        let before = g.gc_before_dir_alloc_bytes.unwrap();
+        assert!(
+            g.dir_alloc_bytes < before,
+            "GC reclaimed nothing: {before} -> {}",
+            g.dir_alloc_bytes
+        );
+        // The same through --ops, which overrides the positional workload.
+        let b = BenchArgs {
+            ops: Some(vec![Op::Gc, Op::Write, Op::Overwrite]),
+            ..a
+        };
+        let ops: Vec<Op> = lines(&b).iter().map(|r| r.op).collect();
+        assert_eq!(ops, [Op::Write, Op::Overwrite, Op::Gc]);
     }
 
     #[test]

@@ -1,9 +1,53 @@
 //! Brock through its public API.
 
-use crate::workload::{EngineStats, KEY_LEN, Result, Settle, Settled, Store, Visitor, wait_until_quiet};
+use crate::workload::{
+    Config, EngineStats, GcOutcome, KEY_LEN, Result, Settle, Settled, Store, Visitor, wait_until_quiet,
+};
 use brock::{Db, IterOptions, Options};
 use std::path::Path;
 use std::time::Instant;
+
+/// The discard ratio the gc workload passes to `Db::run_value_log_gc`: a
+/// file is collected once at least half of it is garbage.
+pub const GC_DISCARD_RATIO: f64 = 0.5;
+
+/// More files than this collected in one gc workload means the GC keeps
+/// finding work it made itself; the workload stops with an error.
+const MAX_GC_FILES: u64 = 100_000;
+
+/// The options the harness opens Brock with for `cfg`: Badger v4's
+/// defaults, `sync_writes` = `cfg.sync`, and `cfg.value_threshold` if set.
+pub fn options(dir: &Path, cfg: &Config) -> Options {
+    let opts = Options::new(dir).with_sync_writes(cfg.sync);
+    match cfg.value_threshold {
+        Some(t) => opts.with_value_threshold(t),
+        None => opts,
+    }
+}
+
+/// The largest batch of `value_size`-byte values that fits in one Brock
+/// transaction opened with `opts` **whatever the value threshold**: Badger's
+/// `checkSize` counts each entry as key + value + 2 meta bytes + 10 (a
+/// value that goes to the value log counts as its 12-byte pointer instead,
+/// so a separated batch of this size fits too), starts every transaction at
+/// the commit marker's 1 entry and 21 bytes, and refuses a transaction
+/// whose count reaches `max_batch_count` or whose size reaches
+/// `max_batch_size` (15% of `mem_table_size`). At least 1.
+///
+/// # Errors
+/// The options' own validation error.
+pub fn fitting_batch(opts: &Options, value_size: usize) -> Result<usize> {
+    let limits = opts.validate()?;
+    let per_entry = (KEY_LEN + value_size) as u64 + 2 + 10;
+    let by_bytes = limits.max_batch_size.saturating_sub(1 + TXN_MARKER_BYTES) / per_entry;
+    let by_count = limits.max_batch_count.saturating_sub(1 + TXN_MARKER_ENTRIES);
+    Ok(usize::try_from(by_bytes.min(by_count).max(1))?)
+}
+
+/// What a transaction counts before its first entry (Badger's commit
+/// marker): entries and bytes.
+const TXN_MARKER_ENTRIES: u64 = 1;
+const TXN_MARKER_BYTES: u64 = 21;
 
 /// A Brock database with Badger v4's default options.
 #[derive(Debug)]
@@ -105,6 +149,35 @@ impl Store for BrockStore {
     fn compact_fully(&mut self) -> Result<Option<&'static str>> {
         self.db.flatten(2)?;
         Ok(Some("brock Db::flatten(2)"))
+    }
+
+    fn collect_garbage(&mut self) -> Result<Option<GcOutcome>> {
+        let (mut files, mut file_bytes, mut rewritten) = (0u64, 0u64, 0u64);
+        loop {
+            match self.db.run_value_log_gc(GC_DISCARD_RATIO) {
+                Ok(r) => {
+                    files += 1;
+                    file_bytes += r.file_bytes;
+                    rewritten += r.rewritten_bytes;
+                    if files > MAX_GC_FILES {
+                        return Err(format!(
+                            "value-log GC collected {files} files ({file_bytes} bytes, last {r:?}) and still \
+                             finds more"
+                        )
+                        .into());
+                    }
+                }
+                Err(brock::Error::NoRewrite) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(GcOutcome {
+            call: "brock Db::run_value_log_gc(0.5) until NoRewrite",
+            rounds: files,
+            files: Some(files),
+            file_bytes: Some(file_bytes),
+            rewritten_bytes: Some(rewritten),
+        }))
     }
 
     fn close(self: Box<Self>) -> Result<()> {
