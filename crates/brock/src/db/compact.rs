@@ -18,7 +18,7 @@
 //!   comes back (Badger #2329);
 //! - the policy never routes L0 below a level holding data (Badger #2143).
 
-use super::{DbInner, View};
+use super::{DbInner, View, WriterMsg};
 use crate::error::{Error, Result};
 use crate::format::meta::now_secs;
 use crate::iterator::{KvIterator, MergeIterator};
@@ -129,9 +129,84 @@ pub(crate) fn run_once(db: &DbInner, id: usize) -> Result<bool> {
         }
     }
     if id == 0 || db.opts.num_compactors <= 1 {
+        if compact_deleted_l0(db, id, &t)? {
+            return Ok(true);
+        }
+        flush_idle_deletes(db);
         return compact_stale(db, &t);
     }
     Ok(false)
+}
+
+/// Deletes a table or memtable must hold before deletion-triggered
+/// compaction cares (a few deletes free too little to be worth a rewrite).
+pub(crate) const DELETES_TRIGGER_MIN: u64 = 1000;
+
+/// How long without a commit before the store counts as idle.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Better than Badger (deletion-triggered compaction): an L0 table that is
+/// mostly deletes is pushed down even while L0's score is low, so the
+/// deletes meet the values they hide and both go. Badger leaves them in L0
+/// until enough other tables arrive, which after a mass delete may be never.
+fn compact_deleted_l0(db: &DbInner, id: usize, t: &Targets) -> Result<bool> {
+    let l0: Vec<u64> = {
+        let view = db.view();
+        view.tree
+            .levels()
+            .first()
+            .map(|l| l.iter().map(|t| t.id()).collect())
+            .unwrap_or_default()
+    };
+    let due = {
+        let mut shares = db.l0_deletes.lock();
+        shares.retain(|id, _| l0.contains(id));
+        shares.values().any(|&s| s >= STALE_RATIO)
+    };
+    if !due {
+        return Ok(false);
+    }
+    let p = Priority {
+        level: 0,
+        score: 1.0,
+        adjusted: 1.0,
+    };
+    do_compact(db, id, p, t, &[])
+}
+
+/// Better than Badger: once no commit has come for [`IDLE`], a mutable
+/// memtable that is mostly deletes is sent to flush, so that the space the
+/// deletes free comes back without waiting for the memtable to fill (it may
+/// never fill). The rotation is queued to the write thread without waiting.
+fn flush_idle_deletes(db: &DbInner) {
+    let commits = db.counters.commits.load(Ordering::Relaxed);
+    {
+        let mut probe = db.idle_probe.lock();
+        if probe.0 != commits {
+            *probe = (commits, std::time::Instant::now(), false);
+            return;
+        }
+        // Once per idle period.
+        if probe.2 || probe.1.elapsed() < IDLE {
+            return;
+        }
+        probe.2 = true;
+    }
+    let view = db.view();
+    let due = view.immutables.is_empty()
+        && view
+            .mutable
+            .as_ref()
+            .is_some_and(|m| m.deletes() >= DELETES_TRIGGER_MIN && m.delete_share() >= STALE_RATIO)
+        && view.tree.levels().first().map_or(0, |l| l.len()) < db.opts.num_level_zero_tables_stall as usize;
+    if !due {
+        return;
+    }
+    if let Some(sender) = db.sender.lock().clone() {
+        let _ = sender.send(WriterMsg::Exec(Box::new(|w| {
+            let _ = w.rotate_now();
+        })));
+    }
 }
 
 /// Plans and runs one compaction from `p.level`; false if nothing could be claimed.

@@ -73,6 +73,9 @@ pub(crate) fn flush_memtable(db: &DbInner, mt: &Arc<Memtable>) -> Result<()> {
         let mut next: View = (**v).clone();
         next.immutables.retain(|m| !Arc::ptr_eq(m, mt));
         if let Some(t) = table {
+            if mt.deletes() >= super::compact::DELETES_TRIGGER_MIN {
+                db.l0_deletes.lock().insert(t.id(), mt.delete_share());
+            }
             next.tree = Arc::new(next.tree.with_l0_table(t));
         }
         *v = Arc::new(next);

@@ -177,6 +177,12 @@ pub(crate) struct DbInner {
     /// The value threshold in force: `Options::value_threshold`, or the
     /// dynamic one (`vlog_percentile`), which the write thread updates.
     pub value_threshold: std::sync::atomic::AtomicU64,
+    /// Share of deletes in L0 tables flushed by this process (by table id),
+    /// for deletion-triggered compaction.
+    pub l0_deletes: Mutex<std::collections::HashMap<u64, f64>>,
+    /// The commit count last seen by the idle check, and since when.
+    /// (commits, since when, whether the idle flush ran for this period).
+    pub idle_probe: Mutex<(u64, std::time::Instant, bool)>,
     /// The histogram behind the dynamic threshold, when enabled.
     pub threshold_hist: Mutex<Option<crate::vlog::threshold::DynamicThreshold>>,
     pub writer_exit: Mutex<Option<JoinHandle<write::WriterExit>>>,

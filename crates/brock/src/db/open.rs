@@ -232,6 +232,8 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         retired_vlogs: Mutex::new(Vec::new()),
         gc_sampled: Mutex::new(std::collections::HashMap::new()),
         value_threshold: std::sync::atomic::AtomicU64::new(opts.value_threshold),
+        l0_deletes: Mutex::new(std::collections::HashMap::new()),
+        idle_probe: Mutex::new((0, std::time::Instant::now(), false)),
         threshold_hist: Mutex::new((opts.vlog_percentile > 0.0).then(|| {
             crate::vlog::threshold::DynamicThreshold::new(
                 opts.vlog_percentile,

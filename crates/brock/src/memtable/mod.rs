@@ -186,6 +186,8 @@ pub struct Memtable {
     bloom: MemBloom,
     size: AtomicU64,
     max_version: AtomicU64,
+    /// Deletes inserted (tombstones), for deletion-triggered compaction.
+    deletes: AtomicU64,
     /// The `.mem` WAL's file id; 0 for a memtable without a WAL.
     wal_fid: u32,
 }
@@ -203,6 +205,7 @@ impl Memtable {
             map: SkipMap::new(),
             size: AtomicU64::new(0),
             max_version: AtomicU64::new(0),
+            deletes: AtomicU64::new(0),
             wal_fid,
         }
     }
@@ -219,6 +222,9 @@ impl Memtable {
         let v = version(key);
         self.max_version.fetch_max(v, AtomicOrdering::Relaxed);
         self.size.fetch_add(cost, AtomicOrdering::Relaxed);
+        if value.meta & crate::format::meta::BIT_DELETE != 0 {
+            self.deletes.fetch_add(1, AtomicOrdering::Relaxed);
+        }
         // Filter bits go in before the entry is reachable, so a reader that
         // can find the entry also passes the filter.
         self.bloom.insert(user_key(key));
@@ -238,6 +244,16 @@ impl Memtable {
     /// True when nothing has been inserted.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Deletes inserted.
+    pub fn deletes(&self) -> u64 {
+        self.deletes.load(AtomicOrdering::Relaxed)
+    }
+
+    /// The share of entries that are deletes.
+    pub fn delete_share(&self) -> f64 {
+        self.deletes() as f64 / self.len().max(1) as f64
     }
 
     /// The highest version inserted.
