@@ -99,7 +99,7 @@ pub(crate) fn resolve(db: &DbInner, meta: u8, value: &[u8]) -> Result<Bytes> {
         .ok_or_else(|| Error::MissingFile {
             path: db.value_dir.join(crate::vfs::vlog_file_name(vp.fid)),
         })?;
-    Ok(Bytes::from(file.read(&vp)?.value))
+    file.read_value(&vp)
 }
 
 fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {

@@ -12,6 +12,7 @@
 //! real crash would leave (see `docs/durability.md`).
 
 mod lock;
+mod map;
 mod mem;
 mod names;
 mod os;
@@ -41,6 +42,14 @@ pub trait RandomAccessFile: Send + Sync + std::fmt::Debug {
 
     /// The path it was opened with, for error messages.
     fn path(&self) -> &Path;
+
+    /// The first `len` bytes as one buffer shared without copying (a
+    /// read-only mapping), where the implementation can; `None` otherwise,
+    /// and callers fall back to [`RandomAccessFile::read_at`].
+    fn map_prefix(&self, len: u64) -> Option<bytes::Bytes> {
+        let _ = len;
+        None
+    }
 
     /// Reads exactly `buf.len()` bytes at `offset`, or a `Truncated` corruption.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {

@@ -39,6 +39,10 @@ impl RandomAccessFile for OsFile {
     fn path(&self) -> &Path {
         &self.path
     }
+
+    fn map_prefix(&self, len: u64) -> Option<bytes::Bytes> {
+        super::map::map_prefix(&self.file, len)
+    }
 }
 
 #[derive(Debug)]

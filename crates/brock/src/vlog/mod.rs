@@ -20,6 +20,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::format::entry::{Decoded, decode_entry};
 use crate::format::{LOG_HEADER_LEN, ValuePointer};
 use crate::vfs::RandomAccessFile;
+use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,7 +38,14 @@ pub struct VlogFile {
     /// A write handle used only to make the file durable (`fdatasync` on any
     /// descriptor of the file covers it); none when opened read-only.
     sync_handle: parking_lot::Mutex<Option<Box<dyn crate::vfs::WritableFile>>>,
+    /// A read-only mapping of the file's first bytes, when the platform
+    /// gives one: values are handed out as slices of it.
+    map: parking_lot::RwLock<Option<Bytes>>,
 }
+
+/// A mapping is renewed (for the file being written) once this much more of
+/// the file is valid; reads past it meanwhile use `pread`.
+const REMAP_STEP: u64 = 64 << 20;
 
 impl VlogFile {
     /// A file valid up to `valid_len` bytes.
@@ -48,6 +56,7 @@ impl VlogFile {
             valid_len: AtomicU64::new(valid_len),
             synced_len: AtomicU64::new(valid_len),
             sync_handle: parking_lot::Mutex::new(None),
+            map: parking_lot::RwLock::new(None),
         }
     }
 
@@ -89,6 +98,95 @@ impl VlogFile {
     pub fn read(&self, vp: &ValuePointer) -> Result<VlogValue> {
         read_value_within(self.file.as_ref(), vp, self.valid_len())
     }
+
+    /// The value `vp` points to, checked as [`read_value`] checks it, and
+    /// shared without a copy: a slice of the file's mapping, or of the one
+    /// buffer it was read into.
+    pub fn read_value(&self, vp: &ValuePointer) -> Result<Bytes> {
+        let valid = self.valid_len();
+        let (start, end) = check_bounds(self.file.as_ref(), vp, valid)?;
+        let entry = match self.mapped(end, valid) {
+            Some(map) => map.slice(start as usize..end as usize),
+            None => {
+                let mut buf = vec![0u8; vp.len as usize];
+                self.file.read_exact_at(&mut buf, start)?;
+                Bytes::from(buf)
+            }
+        };
+        let parts = check_entry(self.file.as_ref(), vp, &entry)?;
+        Ok(entry.slice(parts.value))
+    }
+
+    /// The mapping, if it covers `end`; (re)made when it does not and the
+    /// file has grown by [`REMAP_STEP`] since (or was never mapped).
+    fn mapped(&self, end: u64, valid: u64) -> Option<Bytes> {
+        if let Some(m) = self.map.read().as_ref()
+            && m.len() as u64 >= end
+        {
+            return Some(m.clone());
+        }
+        let mut slot = self.map.write();
+        let have = slot.as_ref().map_or(0, |m| m.len() as u64);
+        if have >= end {
+            return slot.clone();
+        }
+        if slot.is_some() && valid < have + REMAP_STEP {
+            return None;
+        }
+        let map = self.file.map_prefix(valid)?;
+        *slot = Some(map.clone());
+        Some(map)
+    }
+}
+
+/// The pointer's entry must start after the header and end within the
+/// valid bytes: its `(start, end)` offsets.
+fn check_bounds(file: &dyn RandomAccessFile, vp: &ValuePointer, valid_len: u64) -> Result<(u64, u64)> {
+    let (start, end) = (u64::from(vp.offset), u64::from(vp.offset) + u64::from(vp.len));
+    if start < LOG_HEADER_LEN as u64 || end > valid_len {
+        return Err(Error::corruption(
+            file.path(),
+            start,
+            CorruptionKind::OutOfRange {
+                field: "value pointer end",
+                value: end,
+                limit: valid_len,
+            },
+        ));
+    }
+    Ok((start, end))
+}
+
+/// Where the parts of a checked entry lie in its buffer.
+struct EntryParts {
+    key: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+    meta: u8,
+}
+
+/// Decodes the entry in `buf` (exactly the `vp.len` bytes `vp` points to),
+/// checking its CRC and length.
+fn check_entry(file: &dyn RandomAccessFile, vp: &ValuePointer, buf: &[u8]) -> Result<EntryParts> {
+    let corrupt = |kind| Error::corruption(file.path(), u64::from(vp.offset), kind);
+    match decode_entry(buf) {
+        // header | key | value | crc32 (4 bytes)
+        Decoded::Entry(e, n) if n == buf.len() && n >= 4 + e.value.len() + e.key.len() => {
+            let value = n - 4 - e.value.len()..n - 4;
+            Ok(EntryParts {
+                key: value.start - e.key.len()..value.start,
+                value,
+                meta: e.meta,
+            })
+        }
+        Decoded::Entry(_, n) => Err(corrupt(CorruptionKind::OutOfRange {
+            field: "value-log entry length",
+            value: n as u64,
+            limit: u64::from(vp.len),
+        })),
+        Decoded::End(why) => Err(corrupt(CorruptionKind::Inconsistent {
+            detail: format!("value pointer does not point at a valid entry ({why:?})"),
+        })),
+    }
 }
 
 /// A value read from the value log, with the entry's metadata.
@@ -113,30 +211,13 @@ pub fn read_value_within(
     vp: &ValuePointer,
     valid_len: u64,
 ) -> Result<VlogValue> {
-    let corrupt = |kind| Error::corruption(file.path(), u64::from(vp.offset), kind);
-    let end = u64::from(vp.offset) + u64::from(vp.len);
-    if u64::from(vp.offset) < LOG_HEADER_LEN as u64 || end > valid_len {
-        return Err(corrupt(CorruptionKind::OutOfRange {
-            field: "value pointer end",
-            value: end,
-            limit: valid_len,
-        }));
-    }
+    let (start, _) = check_bounds(file, vp, valid_len)?;
     let mut buf = vec![0u8; vp.len as usize];
-    file.read_exact_at(&mut buf, u64::from(vp.offset))?;
-    match decode_entry(&buf) {
-        Decoded::Entry(e, n) if n == buf.len() => Ok(VlogValue {
-            key: e.key.to_vec(),
-            value: e.value.to_vec(),
-            meta: e.meta,
-        }),
-        Decoded::Entry(_, n) => Err(corrupt(CorruptionKind::OutOfRange {
-            field: "value-log entry length",
-            value: n as u64,
-            limit: u64::from(vp.len),
-        })),
-        Decoded::End(why) => Err(corrupt(CorruptionKind::Inconsistent {
-            detail: format!("value pointer does not point at a valid entry ({why:?})"),
-        })),
-    }
+    file.read_exact_at(&mut buf, start)?;
+    let parts = check_entry(file, vp, &buf)?;
+    Ok(VlogValue {
+        key: buf[parts.key].to_vec(),
+        value: buf[parts.value].to_vec(),
+        meta: parts.meta,
+    })
 }
