@@ -575,7 +575,7 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
                     }
                     let mut it = MergeIterator::new(sources);
                     let stats = compact_range(&mut it, range, gc, bopts, too_much_overlap, &mut |b| {
-                        let t = write_table(db, &b.finish())?;
+                        let t = write_table(db, b)?;
                         outputs.lock().push(t);
                         Ok(())
                     })?;
@@ -669,17 +669,17 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
 }
 
 /// Writes a finished table image as the next table id, synced, and opens it.
-pub(crate) fn write_table(db: &DbInner, bytes: &[u8]) -> Result<Arc<Table>> {
+pub(crate) fn write_table(db: &DbInner, b: crate::table::TableBuilder) -> Result<Arc<Table>> {
     let id = db.next_file_id.fetch_add(1, Ordering::AcqRel);
     let path = db.dir.join(sst_file_name(id));
     {
+        // Streamed in pieces: a flushed memtable is tens of MiB, and one
+        // buffer of it cost a copy and fresh zeroed pages per flush.
         let mut f = db.vfs.open_write(&path, OpenMode::CreateNew)?;
-        f.append(bytes)?;
+        let written = b.finish_to(|piece| f.append(piece))?;
         f.sync_data()?;
+        db.counters.bytes_written.fetch_add(written, Ordering::Relaxed);
     }
-    db.counters
-        .bytes_written
-        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
     let table = Table::open_cached(
         db.vfs.open_read(&path)?,
         TableOptions {

@@ -111,7 +111,7 @@ fn write_l0_table(db: &DbInner, mt: &Arc<Memtable>) -> Result<Arc<Table>> {
         b.add(it.key(), &v, vlog_len);
         it.next()?;
     }
-    let table = super::compact::write_table(db, &b.finish())?;
+    let table = super::compact::write_table(db, b)?;
     db.vfs.sync_dir(&db.dir)?;
     // The table may point into the value log: those values must be durable
     // before the WAL that also holds them can go.

@@ -426,7 +426,7 @@ fn rewrite_without(db: &DbInner, level: usize, t: &Arc<Table>, prefixes: &[Vec<u
     let mut outputs = Vec::new();
     let mut it = TableIterator::new(t.clone());
     let stats = compact_range(&mut it, &KeyRange::default(), &gc, bopts, &|_| false, &mut |b| {
-        outputs.push(compact::write_table(db, &b.finish())?);
+        outputs.push(compact::write_table(db, b)?);
         Ok(())
     })?;
     if !db.opts.in_memory {

@@ -150,11 +150,29 @@ impl TableBuilder {
         estimate > (self.opts.table_size as f64 * 0.95) as u64
     }
 
-    /// Finishes the table and returns the file's bytes (empty if no entries).
-    pub fn finish(mut self) -> Vec<u8> {
+    /// The finished table's bytes (Badger's `Finish`); empty when nothing
+    /// was added.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.stored_size as usize + self.index_estimate as usize + 64);
+        let written = self.finish_to(|piece| {
+            out.extend_from_slice(piece);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match written {
+            Ok(_) => out,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Hands the finished table to `sink` in pieces of about 1 MiB, in
+    /// order, so that a large table is written without first being copied
+    /// into one buffer; returns the bytes handed over (0 when nothing was
+    /// added).
+    pub fn finish_to<E>(mut self, mut sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
+        const PIECE: usize = 1 << 20;
         self.finish_block();
         if self.blocks.is_empty() {
-            return Vec::new();
+            return Ok(0);
         }
         let bloom_filter = if self.opts.bloom_false_positive > 0.0 {
             let bits = bloom::bits_per_key(self.key_hashes.len(), self.opts.bloom_false_positive);
@@ -162,17 +180,23 @@ impl TableBuilder {
         } else {
             Vec::new()
         };
-        let mut out = Vec::with_capacity(self.stored_size as usize + self.index_estimate as usize + 64);
+        let mut piece: Vec<u8> = Vec::with_capacity(PIECE.min(self.stored_size as usize) + 64);
         let mut handles = Vec::with_capacity(self.blocks.len());
+        let mut offset = 0u64;
         for (stored, base_key) in self.blocks {
             handles.push(BlockHandle {
                 base_key,
-                offset: out.len() as u32,
+                offset: offset as u32,
                 len: stored.len() as u32,
             });
-            out.extend_from_slice(&stored);
+            offset += stored.len() as u64;
+            if !piece.is_empty() && piece.len() + stored.len() > PIECE {
+                sink(&piece)?;
+                piece.clear();
+            }
+            piece.extend_from_slice(&stored);
         }
-        let data_size = out.len() as u32;
+        let data_size = offset as u32;
         let index = TableIndex {
             blocks: handles,
             bloom_filter,
@@ -184,10 +208,11 @@ impl TableBuilder {
         }
         .encode();
         let chk = checksum::encode_crc32c_checksum(&index);
-        out.extend_from_slice(&index);
-        out.extend_from_slice(&(index.len() as u32).to_be_bytes());
-        out.extend_from_slice(&chk);
-        out.extend_from_slice(&(chk.len() as u32).to_be_bytes());
-        out
+        piece.extend_from_slice(&index);
+        piece.extend_from_slice(&(index.len() as u32).to_be_bytes());
+        piece.extend_from_slice(&chk);
+        piece.extend_from_slice(&(chk.len() as u32).to_be_bytes());
+        sink(&piece)?;
+        Ok(offset + (index.len() + 4 + chk.len() + 4) as u64)
     }
 }
