@@ -413,9 +413,23 @@ struct ModelCoverage {
 
 impl ModelCoverage {
     fn absorb(&mut self, db: &Db, obs: Observer) {
-        self.compactions += db.stats().compactions;
+        let stats = db.stats();
+        self.compactions += stats.compactions;
         for (k, n) in obs.finish() {
             *self.kinds.entry(k).or_insert(0) += n;
+        }
+        // The observer polls and can miss a compaction on a loaded machine;
+        // the engine's own counts of downward compactions are exact.
+        for (from, &n) in stats.compactions_down.iter().enumerate() {
+            let seen = self.kinds.keys().any(|k| k.starts_with(&format!("L{from}→L")));
+            if n > 0 && !seen {
+                let to = if from == 0 {
+                    "L(base)".to_string()
+                } else {
+                    format!("L{}", from + 1)
+                };
+                self.kinds.insert(format!("L{from}→{to}"), n);
+            }
         }
     }
 }

@@ -662,6 +662,11 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
         }
     }
     db.counters.compactions.fetch_add(1, Ordering::Relaxed);
+    if def.next_level > def.this_level
+        && let Some(c) = db.counters.compactions_down.get(def.this_level)
+    {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
     db.counters
         .compaction_bytes_written
         .fetch_add(out_bytes, Ordering::Relaxed);

@@ -106,6 +106,8 @@ pub(crate) struct Counters {
     pub flushes: AtomicU64,
     pub commits: AtomicU64,
     pub compactions: AtomicU64,
+    /// Compactions from each level into a lower one.
+    pub compactions_down: [AtomicU64; 16],
     /// Bytes of tables written by compactions.
     pub compaction_bytes_written: AtomicU64,
     /// Bytes value-log GC returned.
@@ -129,6 +131,9 @@ pub struct Stats {
     pub commits: u64,
     /// Compactions run.
     pub compactions: u64,
+    /// Of those, the ones from each level into a lower level (L0 → base
+    /// counts at 0); in-place rewrites and L0 → L0 are not counted here.
+    pub compactions_down: [u64; 16],
     /// Bytes written to disk: WAL appends and table files.
     pub bytes_written: u64,
     /// Bytes of keys and values committed.
@@ -329,6 +334,7 @@ impl Db {
             flushes: c.flushes.load(Ordering::Relaxed),
             commits: c.commits.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),
+            compactions_down: std::array::from_fn(|i| c.compactions_down[i].load(Ordering::Relaxed)),
             bytes_written: c.bytes_written.load(Ordering::Relaxed),
             user_bytes: c.user_bytes.load(Ordering::Relaxed),
             tables_per_level,
