@@ -376,6 +376,12 @@ impl Options {
                 "index_cache_size (table indexes are kept decoded in memory)",
             ));
         }
+        if self.in_memory && self.value_threshold == 0 {
+            return Err(invalid(
+                "value_threshold",
+                "in-memory mode keeps values below the threshold and has no value log, so 0 would refuse every value",
+            ));
+        }
         Ok(Limits {
             max_batch_size,
             max_batch_count,

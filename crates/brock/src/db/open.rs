@@ -99,6 +99,24 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
     let cache = (opts.block_cache_size > 0)
         .then(|| BlockCache::new(opts.block_cache_size, u64::from(opts.block_size)));
 
+    // Value log and DISCARD.
+    let (vlogs, vlog_writer) = if opts.in_memory {
+        (BTreeMap::new(), None)
+    } else {
+        open_vlogs(vfs.as_ref(), &value_dir, ro)?
+    };
+    // A WAL entry can point into the value log only at bytes written before
+    // it. With `sync_writes` off a power loss can keep a WAL's tail and lose
+    // the value log's: such a pointer (past the recovered end of its file,
+    // or into a file newer than any recovered) marks where the WAL's
+    // complete transactions end. A missing older file is one GC collected
+    // after rewriting its live values: pointers to it are superseded.
+    let newest_vlog = vlogs.keys().next_back().copied();
+    let pointer_ok = |vp: &crate::format::ValuePointer| match vlogs.get(&vp.fid) {
+        Some(f) => u64::from(vp.offset) + u64::from(vp.len) <= f.valid_len(),
+        None => newest_vlog.is_none_or(|n| vp.fid < n),
+    };
+
     // WALs into memtables.
     let listing = vfs.list_dir(&dir)?;
     let mut mem_fids: Vec<u32> = listing
@@ -112,7 +130,7 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
     let mut immutables = Vec::new();
     for &fid in &mem_fids {
         let path = dir.join(mem_file_name(fid));
-        let mt = replay_wal(vfs.as_ref(), &path, fid, ro)?;
+        let mt = replay_wal(vfs.as_ref(), &path, fid, ro, &pointer_ok)?;
         if mt.is_empty() {
             if !ro {
                 vfs.remove(&path)?;
@@ -166,12 +184,6 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         .max()
         .unwrap_or(0);
 
-    // Value log and DISCARD.
-    let (vlogs, vlog_writer) = if opts.in_memory {
-        (BTreeMap::new(), None)
-    } else {
-        open_vlogs(vfs.as_ref(), &value_dir, ro)?
-    };
     let discard = if !ro && !opts.in_memory {
         Some(DiscardStats::open(vfs.as_ref(), &value_dir)?)
     } else {
@@ -291,12 +303,27 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
 }
 
 /// Replays one WAL into a memtable; a read-write open cuts a torn tail.
-fn replay_wal(vfs: &dyn Vfs, path: &Path, fid: u32, read_only: bool) -> Result<Memtable> {
+fn replay_wal(
+    vfs: &dyn Vfs,
+    path: &Path,
+    fid: u32,
+    read_only: bool,
+    pointer_ok: &dyn Fn(&crate::format::ValuePointer) -> bool,
+) -> Result<Memtable> {
     let file = vfs.open_read(path)?;
     let len = file.len();
     let mut replay = TxnReplay::new(file)?;
     let mt = Memtable::with_capacity(fid, len);
+    let mut end = replay.valid_end();
     while let Some(batch) = replay.next_batch()? {
+        let dangling = batch.iter().any(|e| {
+            e.meta & crate::format::meta::BIT_VALUE_POINTER != 0
+                && crate::format::ValuePointer::decode(&e.value).is_ok_and(|vp| !pointer_ok(&vp))
+        });
+        if dangling {
+            break;
+        }
+        end = replay.valid_end();
         for e in batch {
             mt.put(
                 &e.key,
@@ -309,7 +336,7 @@ fn replay_wal(vfs: &dyn Vfs, path: &Path, fid: u32, read_only: bool) -> Result<M
             );
         }
     }
-    let end = replay.valid_end().max(LOG_HEADER_LEN as u64);
+    let end = end.max(LOG_HEADER_LEN as u64);
     if !read_only && end < len {
         let mut f = vfs.open_write(path, OpenMode::Existing)?;
         f.set_len(end)?;

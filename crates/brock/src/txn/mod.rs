@@ -113,6 +113,10 @@ pub struct Txn {
     count: u64,
     /// Bytes of this transaction's values bound for the value log.
     vlog_bytes: u64,
+    /// Registered as a reader, so that a value-log file GC removes stays
+    /// readable (open, unlinked) until every transaction that began before
+    /// the removal has finished.
+    reader_seq: u64,
     done: bool,
 }
 
@@ -129,8 +133,10 @@ impl std::fmt::Debug for Txn {
 impl Txn {
     pub(crate) fn new(db: Arc<DbInner>, update: bool) -> Self {
         let read_ts = db.oracle.begin();
+        let reader_seq = db.oracle.begin_reader();
         Txn {
             db,
+            reader_seq,
             read_ts,
             update,
             pending: BTreeMap::new(),
@@ -317,6 +323,7 @@ impl Txn {
         if !self.done {
             self.done = true;
             self.db.oracle.end(self.read_ts);
+            self.db.oracle.end_reader(self.reader_seq);
         }
     }
 }
