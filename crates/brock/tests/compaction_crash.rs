@@ -35,6 +35,10 @@
 //! `BROCK_COMPACTION_KILLS=<n>` kills (default 20), `BROCK_COMPACTION_SEED=<u64>`
 //! the kill delays' seed (printed).
 
+mod common;
+
+use common::Rng;
+
 use brock::inspect::{DirView, ViewOptions};
 use brock::levels::replay_manifest;
 use brock::vfs::{
@@ -56,27 +60,6 @@ fn dir() -> PathBuf {
 }
 
 type State = BTreeMap<Vec<u8>, Vec<u8>>;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// 16 KiB memtables, 8 KiB tables, a 32 KiB base level, ×4 per level, four
 /// levels; no background compaction and no L0 stall (the tests place tables

@@ -37,6 +37,10 @@
 //!
 //! A failure keeps the database directory and prints its path.
 
+mod common;
+
+use common::Rng;
+
 use brock::{Db, IterOptions, Options};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -200,23 +204,6 @@ fn crash_child_entry() {
         t += 1;
     }
     std::process::exit(3);
-}
-
-/// splitmix64: enough randomness for kill delays, and replayable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// What one child run acknowledged.

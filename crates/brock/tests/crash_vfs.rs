@@ -45,6 +45,10 @@
 //! At the end, regression tests for the library bugs the sweeps found
 //! (each fixed; they run by default).
 
+mod common;
+
+use common::Rng;
+
 use brock::inspect::{DirView, ViewOptions};
 use brock::levels::replay_manifest;
 use brock::vfs::{
@@ -262,23 +266,6 @@ enum Op {
 
 type Txn = Vec<Op>;
 type State = BTreeMap<Vec<u8>, Vec<u8>>;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const KEYS: u64 = 12;
 

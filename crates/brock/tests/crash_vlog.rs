@@ -42,6 +42,10 @@
 //!
 //! A failure keeps the database directory and prints its path.
 
+mod common;
+
+use common::Rng;
+
 use brock::vfs::{CrashMode, MemVfs};
 use brock::{Db, Error, IterOptions, Options};
 use std::collections::BTreeMap;
@@ -173,23 +177,6 @@ fn crash_vlog_child_entry() {
         t += 1;
     }
     std::process::exit(3);
-}
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 #[derive(Debug, Default)]

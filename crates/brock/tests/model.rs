@@ -31,6 +31,10 @@
 //! on `Conflict`, while others move money between accounts and a reader
 //! checks in every snapshot that the total never changes.
 
+mod common;
+
+use common::Rng;
+
 use brock::vfs::{CrashMode, DirEntry, DirLock, MemVfs, OpenMode, RandomAccessFile, Vfs, WritableFile};
 use brock::{Db, Entry, Error, Item, IterOptions, Options, Txn};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -41,36 +45,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 // ---------------------------------------------------------------------------
 // Randomness and configuration.
-
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn range(&mut self, lo: u64, hi_inclusive: u64) -> u64 {
-        lo + self.below(hi_inclusive - lo + 1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
 
 fn now_secs() -> u64 {
     SystemTime::now()

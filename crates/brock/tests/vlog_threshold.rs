@@ -26,6 +26,8 @@
 
 mod common;
 
+use common::Rng;
+
 use brock::options::MAX_VALUE_THRESHOLD;
 use brock::{Db, Error, IterOptions, Options};
 use std::collections::BTreeMap;
@@ -36,28 +38,6 @@ const MIB: u64 = 1 << 20;
 
 fn soak() -> bool {
     std::env::var("BROCK_SOAK").is_ok_and(|v| v == "1")
-}
-
-/// splitmix64: small, seedable, replayable.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn range(&mut self, lo: u64, hi_inclusive: u64) -> u64 {
-        lo + self.below(hi_inclusive - lo + 1)
-    }
 }
 
 /// `len` pseudo-random bytes determined by `seed`.
