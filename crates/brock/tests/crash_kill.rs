@@ -46,7 +46,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 const CHILD_DIR_ENV: &str = "BROCK_CRASH_CHILD_DIR";
@@ -532,7 +532,6 @@ fn crash_loop(sync: bool) {
         "crash_kill sync_writes={sync}: {kills} kills, seed {seed} (replay with BROCK_CRASH_SEED={seed})"
     );
     let mut rng = Rng(seed ^ u64::from(sync));
-    let exe = std::env::current_exe().expect("current_exe");
     let started = Instant::now();
 
     let fresh = || State {
@@ -547,28 +546,19 @@ fn crash_loop(sync: bool) {
         while round < kills {
             let delay = Duration::from_millis(20 + rng.below(281));
             let read_only = rng.below(2) == 0;
-            let mut child = Command::new(&exe)
-                .args(["crash_child_entry", "--exact", "--nocapture", "--test-threads=1"])
-                .env(CHILD_DIR_ENV, dir.path())
-                .env(CHILD_SYNC_ENV, if sync { "1" } else { "0" })
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("spawn child: {e}"))?;
-            let out = child.stdout.take().expect("stdout");
-            let mut err = child.stderr.take().expect("stderr");
-            let out = std::thread::spawn(move || Acks::read(out));
-            let err = std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = err.read_to_string(&mut s);
-                s
-            });
-            std::thread::sleep(delay);
-            child.kill().map_err(|e| format!("kill child: {e}"))?;
-            let status = child.wait().map_err(|e| format!("wait for child: {e}"))?;
-            let acks = out.join().expect("stdout reader");
-            let stderr = err.join().expect("stderr reader");
+            let common::Killed {
+                status,
+                out: acks,
+                stderr,
+            } = common::run_and_kill(
+                "crash_child_entry",
+                &[
+                    (CHILD_DIR_ENV, dir.path().as_os_str()),
+                    (CHILD_SYNC_ENV, std::ffi::OsStr::new(if sync { "1" } else { "0" })),
+                ],
+                delay,
+                Acks::read,
+            )?;
             let ctx = format!(
                 "round {round} (directory {}, state before {state:?}, killed after {delay:?}, verified read_only={read_only})",
                 stats.directories + 1

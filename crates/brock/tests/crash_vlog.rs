@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -424,7 +424,6 @@ fn crash_loop(gc: bool) {
     });
     eprintln!("{name}: {kills} kills, seed {seed} (BROCK_CRASH_VLOG_SEED={seed})");
     let mut rng = Rng(seed ^ u64::from(gc));
-    let exe = std::env::current_exe().expect("current_exe");
     let started = Instant::now();
     let mut dir = tempfile::tempdir().expect("temp dir");
     let mut last = 0u64;
@@ -433,33 +432,19 @@ fn crash_loop(gc: bool) {
         for round in 0..kills {
             let delay = Duration::from_millis(30 + rng.below(371));
             let read_only = rng.below(2) == 0;
-            let mut child = Command::new(&exe)
-                .args([
-                    "crash_vlog_child_entry",
-                    "--exact",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(CHILD_DIR_ENV, dir.path())
-                .env(CHILD_GC_ENV, if gc { "1" } else { "0" })
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("spawn child: {e}"))?;
-            let out = child.stdout.take().expect("stdout");
-            let mut err = child.stderr.take().expect("stderr");
-            let out = std::thread::spawn(move || Acks::read(out));
-            let err = std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = err.read_to_string(&mut s);
-                s
-            });
-            std::thread::sleep(delay);
-            child.kill().map_err(|e| format!("kill child: {e}"))?;
-            let status = child.wait().map_err(|e| format!("wait for child: {e}"))?;
-            let acks = out.join().expect("stdout reader");
-            let stderr = err.join().expect("stderr reader");
+            let common::Killed {
+                status,
+                out: acks,
+                stderr,
+            } = common::run_and_kill(
+                "crash_vlog_child_entry",
+                &[
+                    (CHILD_DIR_ENV, dir.path().as_os_str()),
+                    (CHILD_GC_ENV, std::ffi::OsStr::new(if gc { "1" } else { "0" })),
+                ],
+                delay,
+                Acks::read,
+            )?;
             let ctx = format!(
                 "round {round} (directory {}, meta/last before {last}, killed after {delay:?}, verified read_only={read_only})",
                 stats.directories + 1

@@ -107,3 +107,55 @@ impl Rng {
         (0..len).map(|_| self.next() as u8).collect()
     }
 }
+
+/// How a child test process ended after [`run_and_kill`].
+pub struct Killed<T> {
+    /// Its exit status (a kill shows as signal 9).
+    pub status: std::process::ExitStatus,
+    /// What the reader made of its standard output.
+    pub out: T,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Runs test `entry` of the current test binary as a child process with
+/// `envs`, lets it run for `delay`, kills it with SIGKILL and waits for it.
+/// `read` consumes the child's standard output on its own thread (so the
+/// child never blocks on a full pipe).
+pub fn run_and_kill<T: Send + 'static>(
+    entry: &str,
+    envs: &[(&str, &std::ffi::OsStr)],
+    delay: std::time::Duration,
+    read: impl FnOnce(std::process::ChildStdout) -> T + Send + 'static,
+) -> Result<Killed<T>, String> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args([entry, "--exact", "--nocapture", "--test-threads=1"]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn child: {e}"))?;
+    let out = child.stdout.take().ok_or("no child stdout")?;
+    let mut err = child.stderr.take().ok_or("no child stderr")?;
+    let out = std::thread::spawn(move || read(out));
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    std::thread::sleep(delay);
+    child.kill().map_err(|e| format!("kill child: {e}"))?;
+    let status = child.wait().map_err(|e| format!("wait for child: {e}"))?;
+    Ok(Killed {
+        status,
+        out: out.join().map_err(|_| "stdout reader panicked")?,
+        stderr: err.join().map_err(|_| "stderr reader panicked")?,
+    })
+}
