@@ -1681,8 +1681,13 @@ mod tests {
         // the same generator. Its `.head.txt` holds the first lines of the
         // dump (key hex, tab, value hex), each cut to 200 characters; the
         // first is key 0.
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/badger-v4/multilevel.latest.head.txt");
+        // `$BROCK_FIXTURES` as in the engine's tests, else ../shared beside
+        // the checkout.
+        let dir = std::env::var_os("BROCK_FIXTURES").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/badger-v4"),
+            std::path::PathBuf::from,
+        );
+        let path = dir.join("multilevel.latest.head.txt");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let line = text.lines().next().expect("an empty fixture");
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
