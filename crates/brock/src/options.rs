@@ -71,7 +71,10 @@ pub struct Options {
     pub num_compactors: u32,
     /// Compact L0 once more when closing.
     pub compact_l0_on_close: bool,
-    /// Verify value-log entry checksums on read.
+    /// Badger's switch for verifying value-log entry checksums on read.
+    /// Brock always verifies them (a corrupt value is an error, never a
+    /// wrong answer), so `false` does not turn the check off; the option is
+    /// kept so Badger option sets carry over.
     pub verify_value_checksum: bool,
     /// Check transactions for read-write conflicts.
     pub detect_conflicts: bool,
