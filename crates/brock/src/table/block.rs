@@ -400,4 +400,35 @@ mod tests {
             let _ = Block::decode(data[..cut].to_vec(), false);
         }
     }
+
+    proptest::proptest! {
+        /// The prefix shortcuts in `seek` agree with a plain scan that
+        /// compares whole internal keys, for user keys of any length over a
+        /// small alphabet (so prefixes are long and shared, and one key is
+        /// often a prefix of another) and probes inside and outside the block.
+        #[test]
+        fn seek_agrees_with_a_plain_scan(
+            keys in proptest::collection::btree_set(
+                (proptest::collection::vec(0u8..3, 0..12), 0u64..4), 1..40),
+            probes in proptest::collection::vec(
+                (proptest::collection::vec(0u8..3, 0..12), 0u64..5), 1..20),
+        ) {
+            let mut sorted: Vec<Vec<u8>> = keys.iter().map(|(k, v)| key_with_version(k, *v)).collect();
+            sorted.sort_by(|a, b| compare_keys(a, b));
+            let mut b = BlockBuilder::default();
+            for k in &sorted {
+                b.add(k, &ValueStruct::default());
+            }
+            let (bytes, _) = b.finish();
+            let blk = Block::decode(bytes, true).unwrap();
+            for (uk, v) in &probes {
+                let probe = key_with_version(uk, *v);
+                let want = sorted
+                    .iter()
+                    .position(|k| compare_keys(k, &probe) != Ordering::Less)
+                    .unwrap_or(sorted.len());
+                proptest::prop_assert_eq!(blk.seek(&probe), want);
+            }
+        }
+    }
 }
