@@ -402,8 +402,9 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The prefix shortcuts in `seek` agree with a plain scan that
-        /// compares whole internal keys, for user keys of any length over a
+        /// `seek`'s binary search over prefix-compressed entries agrees with
+        /// a plain scan that compares whole internal keys, for user keys of
+        /// any length over a
         /// small alphabet (so prefixes are long and shared, and one key is
         /// often a prefix of another) and probes inside and outside the block.
         #[test]
