@@ -14,6 +14,9 @@ use std::sync::Arc;
 /// The name of the pid file.
 pub const LOCK_FILE: &str = "LOCK";
 
+/// Extra attempts, 5 ms apart, before a refused lock is reported.
+const LOCK_RETRIES: usize = 10;
+
 /// A held directory lock.
 #[derive(Debug)]
 pub struct DirectoryLock {
@@ -27,7 +30,19 @@ impl DirectoryLock {
     /// Locks `dir`: exclusively (and writes the pid file) unless `read_only`.
     pub fn acquire(vfs: Arc<dyn Vfs>, dir: &Path, read_only: bool) -> Result<Self> {
         let exclusive = !read_only;
-        let Some(lock) = vfs.lock_dir(dir, exclusive)? else {
+        // A lock just released can still look held for a moment: a child
+        // process forked by another thread of this process shares the lock's
+        // file description until it execs. So a refusal is retried for a
+        // short while before it is reported.
+        let mut got = vfs.lock_dir(dir, exclusive)?;
+        for _ in 0..LOCK_RETRIES {
+            if got.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            got = vfs.lock_dir(dir, exclusive)?;
+        }
+        let Some(lock) = got else {
             // A writer refused a lock is either behind readers (a shared
             // probe succeeds; any pid in LOCK is stale, left by a killed
             // writer) or behind a writer, whose pid LOCK names.
