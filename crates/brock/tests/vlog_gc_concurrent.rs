@@ -414,19 +414,6 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-/// Bytes of the `.vlog` files in `dir`, tolerating files that GC removes
-/// while they are listed.
-fn vlog_bytes_now(dir: &Path) -> u64 {
-    let Ok(list) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    list.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".vlog"))
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 #[test]
 fn gc_races_writers_readers_and_iterators() {
     gc_race(if soak() { 60 } else { 6 }, false);
@@ -486,7 +473,7 @@ fn gc_race(secs: u64, recheck: bool) {
         }
         while started.elapsed() < Duration::from_secs(secs) && !sh.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
-            peak.fetch_max(vlog_bytes_now(dir.path()), Ordering::Relaxed);
+            peak.fetch_max(common::vlog_bytes(dir.path()), Ordering::Relaxed);
         }
         sh.stop.store(true, Ordering::Relaxed);
         for h in handles {
@@ -507,7 +494,7 @@ fn gc_race(secs: u64, recheck: bool) {
         stats.flushes,
         stats.compactions,
         peak.load(Ordering::Relaxed),
-        vlog_bytes_now(dir.path()),
+        common::vlog_bytes(dir.path()),
     );
     assert!(
         sh.gc_runs.load(Ordering::Relaxed) > 0,
@@ -856,10 +843,10 @@ fn auto_gc_shrinks_the_value_log_without_being_asked() {
     let live = u64::from(n) * (8 << 10);
     let target = live + (3 << 20);
     let started = Instant::now();
-    let mut now = vlog_bytes_now(dir.path());
+    let mut now = common::vlog_bytes(dir.path());
     while now > target && started.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
-        now = vlog_bytes_now(dir.path());
+        now = common::vlog_bytes(dir.path());
     }
     eprintln!(
         "wrote {written} value bytes; the value log is {now} bytes after {:.1?}",
