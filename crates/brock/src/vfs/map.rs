@@ -15,6 +15,10 @@ pub(crate) fn map_prefix(file: &File, len: u64) -> Option<Bytes> {
         return None;
     }
     let len = usize::try_from(len).ok()?;
+    #[expect(
+        unsafe_code,
+        reason = "memmap2's map is unsafe because the file may change; see SAFETY"
+    )]
     // SAFETY: the mapping is read-only and covers bytes `0..len` that exist
     // (checked against the file's length just above). The hazard of a file
     // mapping is the file shrinking under it (a read past the new end is
@@ -22,10 +26,6 @@ pub(crate) fn map_prefix(file: &File, len: u64) -> Option<Bytes> {
     // before any reader maps them; afterwards they are appended to or
     // unlinked (an unlinked file stays mapped), and the directory lock keeps
     // other writers out (`vfs::lock`). Nothing writes through this mapping.
-    #[expect(
-        unsafe_code,
-        reason = "memmap2's map is unsafe because the file may change; see SAFETY"
-    )]
     let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }.ok()?;
     Some(Bytes::from_owner(map))
 }
