@@ -65,9 +65,7 @@ fn liveness(db: &DbInner, fid: u32, e: &crate::wal::LogEntry, discard_ts: u64, n
         return Ok(Verdict::Dead);
     };
     let points_here = |f: &crate::table::Found| {
-        f.meta & BIT_VALUE_POINTER != 0
-            && ValuePointer::decode(&f.value).is_ok_and(|vp| vp.fid == fid && vp.offset == e.offset)
-            && !is_deleted_or_expired(f.meta, f.expires_at, now)
+        f.points_at(fid, e.offset) && !is_deleted_or_expired(f.meta, f.expires_at, now)
     };
     if newest.version < v {
         return Ok(Verdict::Dead);

@@ -257,12 +257,7 @@ impl Writer {
                 let current = super::read::get_raw(view, &w.key, u64::MAX)
                     .ok()
                     .flatten()
-                    .is_some_and(|f| {
-                        f.version == version
-                            && f.meta & BIT_VALUE_POINTER != 0
-                            && ValuePointer::decode(&f.value)
-                                .is_ok_and(|vp| vp.fid == from.fid && vp.offset == from.offset)
-                    });
+                    .is_some_and(|f| f.version == version && f.points_at(from.fid, from.offset));
                 if !current {
                     slots.push(Slot::Skip);
                     continue;
@@ -441,7 +436,9 @@ impl Writer {
                 );
             }
         }
-        if let Some(hist) = self.db.threshold_hist.lock().as_mut() {
+        if self.db.opts.vlog_percentile > 0.0
+            && let Some(hist) = self.db.threshold_hist.lock().as_mut()
+        {
             // Badger's dynamic threshold: every value of the batch counts.
             for w in reqs.iter().flat_map(|r| &r.entries) {
                 hist.record(w.value.len() as u64);

@@ -346,6 +346,16 @@ pub struct Found {
     pub value: bytes::Bytes,
 }
 
+impl Found {
+    /// True when this is a value pointer to the entry at `offset` of
+    /// value-log file `fid` (value-log GC asks this of a key's newest copy).
+    pub fn points_at(&self, fid: u32, offset: u32) -> bool {
+        self.meta & crate::format::meta::BIT_VALUE_POINTER != 0
+            && crate::format::ValuePointer::decode(&self.value)
+                .is_ok_and(|vp| vp.fid == fid && vp.offset == offset)
+    }
+}
+
 /// A value struct that owns its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OwnedValue {

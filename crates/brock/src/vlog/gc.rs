@@ -41,8 +41,6 @@ pub struct Scan {
     pub dead_bytes: u64,
     /// True when some entry was pinned: the file must stay.
     pub pinned: bool,
-    /// Where the scan stopped (the valid length, or earlier with `limit`).
-    pub scanned_to: u64,
 }
 
 /// Walks `file` (valid up to `valid_len`), classifying every entry, and
@@ -74,7 +72,6 @@ pub fn scan(
             }
         }
     }
-    out.scanned_to = reader.offset();
     Ok(out)
 }
 

@@ -94,12 +94,7 @@ impl VlogFile {
         self.valid_len.store(len, Ordering::Release);
     }
 
-    /// Reads the entry `vp` points to.
-    pub fn read(&self, vp: &ValuePointer) -> Result<VlogValue> {
-        read_value_within(self.file.as_ref(), vp, self.valid_len())
-    }
-
-    /// The value `vp` points to, checked as [`read_value`] checks it, and
+    /// The value `vp` points to, checked as the module's contract says, and
     /// shared without a copy: a slice of the file's mapping, or of the one
     /// buffer it was read into.
     pub fn read_value(&self, vp: &ValuePointer) -> Result<Bytes> {
@@ -200,18 +195,11 @@ pub struct VlogValue {
     pub meta: u8,
 }
 
-/// Reads the entry `vp` points to in `file` (which must be `vp.fid`'s file).
+/// Reads the entry `vp` points to in `file` (which must be `vp.fid`'s
+/// file), checked the same way (against the file's length), with its key and
+/// meta (the offline view and the decoder tests use it).
 pub fn read_value(file: &dyn RandomAccessFile, vp: &ValuePointer) -> Result<VlogValue> {
-    read_value_within(file, vp, file.len())
-}
-
-/// As [`read_value`], for a file whose first `valid_len` bytes hold entries.
-pub fn read_value_within(
-    file: &dyn RandomAccessFile,
-    vp: &ValuePointer,
-    valid_len: u64,
-) -> Result<VlogValue> {
-    let (start, _) = check_bounds(file, vp, valid_len)?;
+    let (start, _) = check_bounds(file, vp, file.len())?;
     let mut buf = vec![0u8; vp.len as usize];
     file.read_exact_at(&mut buf, start)?;
     let parts = check_entry(file, vp, &buf)?;
