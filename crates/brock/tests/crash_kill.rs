@@ -43,7 +43,7 @@ use common::Rng;
 
 use brock::{Db, IterOptions, Options};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
@@ -123,20 +123,6 @@ fn read_num<T: std::str::FromStr>(txn: &mut brock::Txn, key: &[u8]) -> brock::Re
         .map(|item| parse_num(item.value_ref()).expect("a number")))
 }
 
-fn emit(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A parent that has gone away ends the child.
-    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-        std::process::exit(2);
-    }
-}
-
-/// Ends the child on an error, whichever thread meets it.
-fn fail(msg: &str) -> ! {
-    eprintln!("child: {msg}");
-    std::process::exit(4);
-}
-
 /// The child: commits until killed. Does nothing in a normal test run.
 #[test]
 fn crash_child_entry() {
@@ -162,7 +148,7 @@ fn crash_child_entry() {
         .map(|n| n.to_string())
         .collect();
     // A newline first: libtest has printed "test crash_child_entry ... ".
-    emit(&format!("\nREADY {}", ready.join(" ")));
+    common::child_emit(&format!("\nREADY {}", ready.join(" ")));
 
     for (th, &glast) in group_last.iter().enumerate() {
         let db = db.clone();
@@ -175,8 +161,8 @@ fn crash_child_entry() {
                     }
                     txn.set(group_last_key(th), n.to_string().into_bytes())
                 })
-                .unwrap_or_else(|e| fail(&format!("side commit {th}/{n}: {e:?}")));
-                emit(&format!("GACK {th} {n}"));
+                .unwrap_or_else(|e| common::child_fail(&format!("side commit {th}/{n}: {e:?}")));
+                common::child_emit(&format!("GACK {th} {n}"));
                 n += 1;
             }
         });
@@ -199,8 +185,8 @@ fn crash_child_entry() {
             }
             txn.set(&b"meta/last"[..], t.to_string().into_bytes())
         })
-        .unwrap_or_else(|e| fail(&format!("main commit {t}: {e:?}")));
-        emit(&format!("ACK {t}"));
+        .unwrap_or_else(|e| common::child_fail(&format!("main commit {t}: {e:?}")));
+        common::child_emit(&format!("ACK {t}"));
         t += 1;
     }
     std::process::exit(3);

@@ -49,7 +49,7 @@ use common::Rng;
 use brock::vfs::{CrashMode, MemVfs};
 use brock::{Db, Error, IterOptions, Options};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
@@ -115,18 +115,6 @@ fn deleted_by(t: u64, last: u64) -> bool {
     t.is_multiple_of(DELETE_EVERY) && t + DELETE_LAG <= last && t + DELETE_LAG > DELETE_LAG
 }
 
-fn emit(line: &str) {
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-        std::process::exit(2);
-    }
-}
-
-fn child_fail(msg: &str) -> ! {
-    eprintln!("child: {msg}");
-    std::process::exit(4);
-}
-
 /// The child: commits (and collects) until killed. Inert in a normal run.
 #[test]
 fn crash_vlog_child_entry() {
@@ -135,25 +123,25 @@ fn crash_vlog_child_entry() {
     };
     let gc = std::env::var(CHILD_GC_ENV).is_ok_and(|s| s == "1");
     let started = Instant::now();
-    let db = Db::open(options(Path::new(&dir))).unwrap_or_else(|e| child_fail(&format!("open: {e}")));
+    let db = Db::open(options(Path::new(&dir))).unwrap_or_else(|e| common::child_fail(&format!("open: {e}")));
     let last: u64 = db
         .view(|t| t.get(b"meta/last"))
-        .unwrap_or_else(|e| child_fail(&format!("read meta/last: {e}")))
+        .unwrap_or_else(|e| common::child_fail(&format!("read meta/last: {e}")))
         .map_or(0, |i| {
             std::str::from_utf8(i.value_ref())
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| child_fail("meta/last is not a number"))
+                .unwrap_or_else(|| common::child_fail("meta/last is not a number"))
         });
-    emit(&format!("\nREADY {last}"));
+    common::child_emit(&format!("\nREADY {last}"));
     if gc {
         let db = db.clone();
         std::thread::spawn(move || {
             while started.elapsed() < CHILD_DEADLINE {
                 match db.run_value_log_gc(0.3) {
-                    Ok(r) => emit(&format!("GC {}", r.fid)),
+                    Ok(r) => common::child_emit(&format!("GC {}", r.fid)),
                     Err(Error::NoRewrite | Error::Rejected) => std::thread::sleep(Duration::from_millis(5)),
-                    Err(e) => child_fail(&format!("gc: {e}")),
+                    Err(e) => common::child_fail(&format!("gc: {e}")),
                 }
             }
         });
@@ -172,8 +160,8 @@ fn crash_vlog_child_entry() {
             }
             txn.set(&b"meta/last"[..], t.to_string().into_bytes())
         })
-        .unwrap_or_else(|e| child_fail(&format!("commit {t}: {e}")));
-        emit(&format!("ACK {t}"));
+        .unwrap_or_else(|e| common::child_fail(&format!("commit {t}: {e}")));
+        common::child_emit(&format!("ACK {t}"));
         t += 1;
     }
     std::process::exit(3);

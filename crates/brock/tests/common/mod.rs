@@ -161,3 +161,19 @@ pub fn run_and_kill<T: Send + 'static>(
         stderr: err.join().map_err(|_| "stderr reader panicked")?,
     })
 }
+
+/// In a child test process: prints one line to the parent and flushes it;
+/// a parent that has gone away ends the child.
+pub fn child_emit(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(2);
+    }
+}
+
+/// In a child test process: ends it on an error, whichever thread meets it.
+pub fn child_fail(msg: &str) -> ! {
+    eprintln!("child: {msg}");
+    std::process::exit(4);
+}
