@@ -38,22 +38,19 @@
 mod common;
 
 use common::Rng;
+use common::traced::{DIR, Traced};
 
 use brock::inspect::{DirView, ViewOptions};
 use brock::levels::replay_manifest;
-use brock::vfs::{
-    CrashMode, DirEntry, DirLock, FileKind, MemVfs, OpenMode, RandomAccessFile, Vfs, WritableFile, classify,
-};
+use brock::vfs::{CrashMode, FileKind, MemVfs, Vfs, classify};
 use brock::{Db, Entry, Error, IterOptions, Options, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const DIR: &str = "/db";
 
 fn dir() -> PathBuf {
     PathBuf::from(DIR)
@@ -87,10 +84,6 @@ fn with_compactors() -> Options {
         .with_num_level_zero_tables_stall(2)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The printable start of a key or value (values are `tag:i:` and random bytes).
 fn show(b: &[u8]) -> String {
     let n = b.iter().take(24).take_while(|c| c.is_ascii_graphic()).count();
@@ -120,160 +113,6 @@ fn describe_diff(got: &State, want: &State) -> String {
         }
     }
     format!("{n} keys differ{out}")
-}
-
-// ---------------------------------------------------------------------------
-// A Vfs that names every operation MemVfs counts (as in crash_vfs.rs).
-
-#[derive(Debug, Clone)]
-struct OpRec {
-    index: u64,
-    label: String,
-    failed: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Traced {
-    fs: MemVfs,
-    log: Arc<Mutex<Vec<OpRec>>>,
-}
-
-fn kind_of(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    match classify(&name) {
-        Some(FileKind::Mem(_)) => "wal".into(),
-        Some(FileKind::Sst(_)) => "sst".into(),
-        Some(FileKind::Vlog(_)) => "vlog".into(),
-        _ if name.is_empty() || path == Path::new(DIR) => "dir".into(),
-        _ => name,
-    }
-}
-
-impl Traced {
-    fn new(fs: MemVfs) -> Self {
-        Traced {
-            fs,
-            log: Arc::default(),
-        }
-    }
-
-    fn record<T>(&self, label: impl FnOnce() -> String, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let mut log = lock(&self.log);
-        let before = self.fs.op_count();
-        let r = f();
-        if self.fs.op_count() > before {
-            log.push(OpRec {
-                index: before,
-                label: label(),
-                failed: r.is_err(),
-            });
-        }
-        r
-    }
-
-    fn first_failure(&self) -> Option<OpRec> {
-        lock(&self.log).iter().find(|r| r.failed).cloned()
-    }
-
-    fn labels_from(&self, index: u64) -> Vec<String> {
-        lock(&self.log)
-            .iter()
-            .filter(|r| r.index >= index)
-            .map(|r| r.label.clone())
-            .collect()
-    }
-}
-
-#[derive(Debug)]
-struct TracedFile {
-    inner: Box<dyn WritableFile>,
-    t: Traced,
-    kind: String,
-}
-
-impl WritableFile for TracedFile {
-    fn append(&mut self, data: &[u8]) -> Result<()> {
-        let (t, k) = (self.t.clone(), self.kind.clone());
-        t.record(|| format!("append {k}"), || self.inner.append(data))
-    }
-
-    fn write_at(&mut self, data: &[u8], offset: u64) -> Result<()> {
-        let (t, k) = (self.t.clone(), self.kind.clone());
-        t.record(|| format!("write_at {k}"), || self.inner.write_at(data, offset))
-    }
-
-    fn sync_data(&mut self) -> Result<()> {
-        let (t, k) = (self.t.clone(), self.kind.clone());
-        t.record(|| format!("sync {k}"), || self.inner.sync_data())
-    }
-
-    fn set_len(&mut self, len: u64) -> Result<()> {
-        let (t, k) = (self.t.clone(), self.kind.clone());
-        t.record(|| format!("set_len {k}"), || self.inner.set_len(len))
-    }
-
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-
-    fn path(&self) -> &Path {
-        self.inner.path()
-    }
-}
-
-impl Vfs for Traced {
-    fn open_write(&self, path: &Path, mode: OpenMode) -> Result<Box<dyn WritableFile>> {
-        let kind = kind_of(path);
-        let verb = match mode {
-            OpenMode::CreateNew => "create",
-            OpenMode::Truncate => "truncate",
-            OpenMode::Existing => "open",
-        };
-        let inner = self.record(|| format!("{verb} {kind}"), || self.fs.open_write(path, mode))?;
-        Ok(Box::new(TracedFile {
-            inner,
-            t: self.clone(),
-            kind,
-        }))
-    }
-
-    fn remove(&self, path: &Path) -> Result<()> {
-        self.record(|| format!("remove {}", kind_of(path)), || self.fs.remove(path))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        self.record(
-            || format!("rename {}", kind_of(from)),
-            || self.fs.rename(from, to),
-        )
-    }
-
-    fn create_dir_all(&self, path: &Path) -> Result<()> {
-        self.fs.create_dir_all(path)
-    }
-
-    fn sync_dir(&self, path: &Path) -> Result<()> {
-        self.record(|| "sync dir".into(), || self.fs.sync_dir(path))
-    }
-
-    fn lock_dir(&self, path: &Path, exclusive: bool) -> Result<Option<Box<dyn DirLock>>> {
-        self.fs.lock_dir(path, exclusive)
-    }
-
-    fn open_read(&self, path: &Path) -> Result<Arc<dyn RandomAccessFile>> {
-        self.fs.open_read(path)
-    }
-
-    fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {
-        self.fs.list_dir(path)
-    }
-
-    fn exists(&self, path: &Path) -> bool {
-        self.fs.exists(path)
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: the Go-written fixtures.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod traced;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
