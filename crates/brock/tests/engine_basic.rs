@@ -324,3 +324,91 @@ fn large_values_go_to_the_value_log_and_rotate() {
         value(1, 1024 + 97)
     );
 }
+
+/// Commits big enough that the write thread shares their memtable inserts
+/// with a helper thread (mixing inline values, value-log values and
+/// deletes) are seen whole or not at all by concurrent readers, and read
+/// back whole after a reopen.
+#[test]
+fn large_commits_are_applied_whole() {
+    const BATCHES: u32 = 20;
+    const PER_BATCH: u32 = 600;
+    let key = |b: u32, i: u32| format!("b{b:03}-{i:04}").into_bytes();
+    let value = |b: u32, i: u32| {
+        let len = if i % 50 == 0 { 2000 } else { 20 };
+        vec![(b * 7 + i) as u8; len]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Room for 1,200-entry transactions; a few memtables fill and flush.
+    let opts = || small(dir.path()).with_mem_table_size(640 << 10);
+    let db = std::sync::Arc::new(Db::open(opts()).unwrap());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (db, done) = (db.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut snapshots = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut txn = db.begin_read();
+                let mut visible = |b: u32| {
+                    let prefix = format!("b{b:03}-");
+                    txn.iter(IterOptions::default().prefix(prefix.as_bytes()))
+                        .unwrap()
+                        .count() as u32
+                };
+                let last = visible(BATCHES);
+                assert!(last == 0 || last == PER_BATCH, "last commit: {last} keys visible");
+                for b in 0..BATCHES {
+                    let n = visible(b);
+                    // The last commit also deleted half of batch 0.
+                    let whole = if b == 0 && last > 0 {
+                        PER_BATCH / 2
+                    } else {
+                        PER_BATCH
+                    };
+                    assert!(n == 0 || n == whole, "batch {b}: {n} keys visible");
+                }
+                snapshots += 1;
+            }
+            snapshots
+        })
+    };
+    for b in 0..BATCHES {
+        db.update(|t| {
+            for i in 0..PER_BATCH {
+                t.set(key(b, i), value(b, i))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    // One commit of deletes, again split between the two threads.
+    db.update(|t| {
+        for i in (0..PER_BATCH).step_by(2) {
+            t.delete(key(0, i))?;
+        }
+        for i in 0..PER_BATCH {
+            t.set(key(BATCHES, i), value(BATCHES, i))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    let check = |db: &Db| {
+        for b in 0..=BATCHES {
+            for i in 0..PER_BATCH {
+                let got = db.view(|t| t.get(&key(b, i))).unwrap();
+                if b == 0 && i % 2 == 0 {
+                    assert!(got.is_none(), "deleted {b}/{i} is back");
+                } else {
+                    assert_eq!(got.expect("present").value().unwrap().as_ref(), value(b, i));
+                }
+            }
+        }
+    };
+    check(&db);
+    assert!(db.stats().flushes > 0, "{:?}", db.stats());
+    std::sync::Arc::try_unwrap(db).ok().unwrap().close().unwrap();
+    let db = Db::open(opts()).unwrap();
+    check(&db);
+}

@@ -30,6 +30,10 @@ use std::time::{Duration, Instant};
 
 const MAX_BATCH: usize = 1000;
 
+/// Entries in a commit segment from which a second thread shares the
+/// memtable inserts (below it, starting a thread costs more than it saves).
+const PARALLEL_INSERT_MIN: usize = 256;
+
 /// What the write thread hands back when its queue closes.
 #[derive(Debug)]
 pub(crate) struct WriterExit {
@@ -409,32 +413,24 @@ impl Writer {
             .counters
             .user_bytes
             .fetch_add(user_bytes as u64, Ordering::Relaxed);
-        for (req, slots) in reqs.iter().zip(&self.vptrs[first..first + reqs.len()]) {
-            // Commits carry the transaction bit into the tree, as Badger's do;
-            // GC rewrites are stand-alone entries.
-            let txn_bit = if req.rewrite.is_some() { 0 } else { BIT_TXN };
-            for (i, (w, slot)) in req.entries.iter().zip(slots).enumerate() {
-                let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i].version);
-                self.key_buf.clear();
-                append_key_with_version(&mut self.key_buf, &w.key, version);
-                let (meta, value) = match slot {
-                    Slot::Skip => continue,
-                    Slot::Ptr(vp) => (
-                        w.meta | txn_bit | BIT_VALUE_POINTER,
-                        bytes::Bytes::copy_from_slice(&vp.encode()),
-                    ),
-                    Slot::Inline => (w.meta | txn_bit, w.value.clone()),
-                };
-                self.memtable.put(
-                    &self.key_buf,
-                    MemValue {
-                        meta,
-                        user_meta: w.user_meta,
-                        expires_at: w.expires_at,
-                        value,
-                    },
-                );
-            }
+        let slots = &self.vptrs[first..first + reqs.len()];
+        let entries: usize = reqs.iter().map(|r| r.entries.len()).sum();
+        if entries >= PARALLEL_INSERT_MIN && reqs.iter().all(|r| r.rewrite.is_none()) {
+            // Commits' internal keys are all distinct (one version per
+            // commit, one write per key in a commit), so the order of their
+            // inserts does not matter: a second thread takes half. GC
+            // rewrites may repeat a key@version and stay in order below.
+            let (memtable, key_buf) = (&*self.memtable, &mut self.key_buf);
+            std::thread::scope(|s| {
+                let helper =
+                    s.spawn(|| insert_entries(memtable, reqs, slots, entries / 2..entries, &mut Vec::new()));
+                insert_entries(memtable, reqs, slots, 0..entries / 2, key_buf);
+                if let Err(panic) = helper.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            });
+        } else {
+            insert_entries(&self.memtable, reqs, slots, 0..entries, &mut self.key_buf);
         }
         if self.db.opts.vlog_percentile > 0.0
             && let Some(hist) = self.db.threshold_hist.lock().as_mut()
@@ -521,5 +517,51 @@ impl Writer {
                 .fetch_max(waited.as_nanos() as u64, Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+/// Inserts entries `range` of `reqs` (numbered across the requests, in
+/// order) into `memtable`, as `slots` placed their values.
+fn insert_entries(
+    memtable: &Memtable,
+    reqs: &[WriteRequest],
+    slots: &[Vec<Slot>],
+    range: std::ops::Range<usize>,
+    key_buf: &mut Vec<u8>,
+) {
+    let mut at = 0;
+    for (req, slots) in reqs.iter().zip(slots) {
+        let n = req.entries.len();
+        let (lo, hi) = (range.start.max(at) - at, range.end.min(at + n).saturating_sub(at));
+        at += n;
+        if lo >= hi {
+            continue;
+        }
+        // Commits carry the transaction bit into the tree, as Badger's do;
+        // GC rewrites are stand-alone entries.
+        let txn_bit = if req.rewrite.is_some() { 0 } else { BIT_TXN };
+        for (i, w) in req.entries.iter().enumerate().take(hi).skip(lo) {
+            let Some(&slot) = slots.get(i) else { break };
+            let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i].version);
+            key_buf.clear();
+            append_key_with_version(key_buf, &w.key, version);
+            let (meta, value) = match slot {
+                Slot::Skip => continue,
+                Slot::Ptr(vp) => (
+                    w.meta | txn_bit | BIT_VALUE_POINTER,
+                    bytes::Bytes::copy_from_slice(&vp.encode()),
+                ),
+                Slot::Inline => (w.meta | txn_bit, w.value.clone()),
+            };
+            memtable.put(
+                key_buf,
+                MemValue {
+                    meta,
+                    user_meta: w.user_meta,
+                    expires_at: w.expires_at,
+                    value,
+                },
+            );
+        }
     }
 }

@@ -108,7 +108,7 @@ impl std::borrow::Borrow<KeyRef> for MemKey {
 }
 
 /// A value as a memtable stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MemValue {
     /// Badger's meta bits.
     pub meta: u8,
@@ -216,7 +216,9 @@ impl Memtable {
     }
 
     /// Inserts an entry; a second insert of one internal key replaces the first.
-    /// Only the write thread (or replay) calls this.
+    /// Only the write path (or replay) calls this; the write thread may
+    /// share a commit's inserts with a helper, since every counter here is
+    /// atomic and the skiplist takes concurrent inserts.
     pub fn put(&self, key: &[u8], value: MemValue) {
         let cost = key.len() as u64 + value.as_struct().encoded_len() as u64 + NODE_OVERHEAD;
         let v = version(key);
