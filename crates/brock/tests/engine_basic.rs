@@ -335,7 +335,7 @@ fn large_commits_are_applied_whole() {
     const PER_BATCH: u32 = 600;
     let key = |b: u32, i: u32| format!("b{b:03}-{i:04}").into_bytes();
     let value = |b: u32, i: u32| {
-        let len = if i % 50 == 0 { 2000 } else { 20 };
+        let len = if i.is_multiple_of(50) { 2000 } else { 20 };
         vec![(b * 7 + i) as u8; len]
     };
     let dir = tempfile::tempdir().unwrap();
