@@ -558,6 +558,7 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
         !two_down.is_empty() && hi - lo >= 10
     };
     let ranges = splits(def);
+    let max_version = all.iter().map(|t| t.index().max_version).max().unwrap_or(0);
     let outputs = parking_lot::Mutex::new(Vec::<Arc<Table>>::new());
     let discard = parking_lot::Mutex::new(std::collections::BTreeMap::<u32, u64>::new());
     let results: Vec<Result<()>> = std::thread::scope(|s| {
@@ -574,7 +575,11 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
                         sources.push(Box::new(ConcatIterator::new(def.bot.clone())));
                     }
                     let mut it = MergeIterator::new(sources);
-                    let stats = compact_range(&mut it, range, gc, bopts, too_much_overlap, &mut |b| {
+                    let stats = compact_range(&mut it, range, gc, bopts, too_much_overlap, &mut |mut b| {
+                        // Entries dropped here may have held the newest
+                        // version; the outputs still claim it, so the next
+                        // commit timestamp after a reopen never goes back.
+                        b.raise_max_version(max_version);
                         let t = write_table(db, b)?;
                         outputs.lock().push(t);
                         Ok(())

@@ -104,6 +104,13 @@ impl TableBuilder {
         self.add_inner(key, value, vlog_len, true);
     }
 
+    /// Makes the table's recorded max version at least `version` (a
+    /// compaction passes on the newest version of its inputs, even when the
+    /// entry that carried it was dropped).
+    pub fn raise_max_version(&mut self, version: u64) {
+        self.max_version = self.max_version.max(version);
+    }
+
     fn add_inner(&mut self, key: &[u8], value: &ValueStruct<'_>, vlog_len: u32, stale: bool) {
         if self.should_finish_block(key, value) {
             if stale {
