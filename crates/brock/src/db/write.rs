@@ -207,7 +207,7 @@ impl Writer {
             let memtable_full = self.is_full() && !self.memtable.is_empty();
             let vlog_full = self.vlog_is_full();
             if memtable_full || vlog_full {
-                result = self.commit_segment(&batch[start..i], start);
+                result = self.commit_segment(&mut batch[start..i], start);
                 if result.is_ok() {
                     start = i;
                     if memtable_full {
@@ -225,7 +225,7 @@ impl Writer {
             self.encode_request(&batch[i]);
         }
         if result.is_ok() {
-            result = self.commit_segment(&batch[start..], start);
+            result = self.commit_segment(&mut batch[start..], start);
             if result.is_ok() {
                 start = batch.len();
             }
@@ -364,7 +364,7 @@ impl Writer {
     /// Makes the encoded requests durable as asked (values first, then the
     /// WAL records pointing at them), applies them, acknowledges. `first` is
     /// the index in the batch of `reqs[0]`.
-    fn commit_segment(&mut self, reqs: &[WriteRequest], first: usize) -> Result<()> {
+    fn commit_segment(&mut self, reqs: &mut [WriteRequest], first: usize) -> Result<()> {
         if reqs.is_empty() {
             return Ok(());
         }
@@ -413,25 +413,6 @@ impl Writer {
             .counters
             .user_bytes
             .fetch_add(user_bytes as u64, Ordering::Relaxed);
-        let slots = &self.vptrs[first..first + reqs.len()];
-        let entries: usize = reqs.iter().map(|r| r.entries.len()).sum();
-        if entries >= PARALLEL_INSERT_MIN && reqs.iter().all(|r| r.rewrite.is_none()) {
-            // Commits' internal keys are all distinct (one version per
-            // commit, one write per key in a commit), so the order of their
-            // inserts does not matter: a second thread takes half. GC
-            // rewrites may repeat a key@version and stay in order below.
-            let (memtable, key_buf) = (&*self.memtable, &mut self.key_buf);
-            std::thread::scope(|s| {
-                let helper =
-                    s.spawn(|| insert_entries(memtable, reqs, slots, entries / 2..entries, &mut Vec::new()));
-                insert_entries(memtable, reqs, slots, 0..entries / 2, key_buf);
-                if let Err(panic) = helper.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            });
-        } else {
-            insert_entries(&self.memtable, reqs, slots, 0..entries, &mut self.key_buf);
-        }
         if self.db.opts.vlog_percentile > 0.0
             && let Some(hist) = self.db.threshold_hist.lock().as_mut()
         {
@@ -440,6 +421,38 @@ impl Writer {
                 hist.record(w.value.len() as u64);
             }
             self.db.value_threshold.store(hist.threshold(), Ordering::Relaxed);
+        }
+        let slots = &self.vptrs[first..first + reqs.len()];
+        let entries: usize = reqs.iter().map(|r| r.entries.len()).sum();
+        let parallel = entries >= PARALLEL_INSERT_MIN && reqs.iter().all(|r| r.rewrite.is_none());
+        // Each request's entries as pieces the inserts can move values out of.
+        let mut pieces: Vec<Piece<'_>> = reqs
+            .iter_mut()
+            .zip(slots)
+            .map(|(r, slots)| Piece {
+                ts: r.ts,
+                rewrite: r.rewrite.as_deref(),
+                entries: &mut r.entries,
+                slots,
+                first: 0,
+            })
+            .collect();
+        if parallel {
+            // Commits' internal keys are all distinct (one version per
+            // commit, one write per key in a commit), so the order of their
+            // inserts does not matter: a second thread takes half. GC
+            // rewrites may repeat a key@version and stay in order below.
+            let rest = split_pieces(&mut pieces, entries / 2);
+            let (memtable, key_buf) = (&*self.memtable, &mut self.key_buf);
+            std::thread::scope(|s| {
+                let helper = s.spawn(move || insert_entries(memtable, rest, &mut Vec::new()));
+                insert_entries(memtable, pieces, key_buf);
+                if let Err(panic) = helper.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            });
+        } else {
+            insert_entries(&self.memtable, pieces, &mut self.key_buf);
         }
         if let Some(last) = reqs.iter().rev().find(|r| r.rewrite.is_none()) {
             self.db.oracle.set_applied(last.ts);
@@ -520,29 +533,60 @@ impl Writer {
     }
 }
 
-/// Inserts entries `range` of `reqs` (numbered across the requests, in
-/// order) into `memtable`, as `slots` placed their values.
-fn insert_entries(
-    memtable: &Memtable,
-    reqs: &[WriteRequest],
-    slots: &[Vec<Slot>],
-    range: std::ops::Range<usize>,
-    key_buf: &mut Vec<u8>,
-) {
-    let mut at = 0;
-    for (req, slots) in reqs.iter().zip(slots) {
-        let n = req.entries.len();
-        let (lo, hi) = (range.start.max(at) - at, range.end.min(at + n).saturating_sub(at));
-        at += n;
-        if lo >= hi {
-            continue;
+/// Entries of one request on their way into the memtable.
+struct Piece<'a> {
+    ts: u64,
+    rewrite: Option<&'a [super::RewriteOf]>,
+    entries: &'a mut [crate::txn::PendingWrite],
+    slots: &'a [Slot],
+    /// Index in the request of `entries[0]` (and in `slots` and `rewrite`).
+    first: usize,
+}
+
+/// Splits `pieces` after `at` entries counted across them; returns the tail.
+fn split_pieces<'a>(pieces: &mut Vec<Piece<'a>>, at: usize) -> Vec<Piece<'a>> {
+    let mut seen = 0;
+    for i in 0..pieces.len() {
+        let n = pieces[i].entries.len();
+        if seen + n > at {
+            let mut tail = pieces.split_off(i);
+            let cut = at - seen;
+            let head = &mut tail[0];
+            let (a, b) = std::mem::take(&mut head.entries).split_at_mut(cut);
+            let second = Piece {
+                ts: head.ts,
+                rewrite: head.rewrite,
+                entries: b,
+                slots: head.slots,
+                first: head.first + cut,
+            };
+            head.entries = a;
+            let head = tail.remove(0);
+            if !head.entries.is_empty() {
+                pieces.push(head);
+            }
+            tail.insert(0, second);
+            return tail;
         }
+        seen += n;
+    }
+    Vec::new()
+}
+
+/// Inserts `pieces` into `memtable`, as their slots placed the values,
+/// moving inline values out of the requests (no shared-count promotion).
+fn insert_entries(memtable: &Memtable, pieces: Vec<Piece<'_>>, key_buf: &mut Vec<u8>) {
+    for piece in pieces {
         // Commits carry the transaction bit into the tree, as Badger's do;
         // GC rewrites are stand-alone entries.
-        let txn_bit = if req.rewrite.is_some() { 0 } else { BIT_TXN };
-        for (i, w) in req.entries.iter().enumerate().take(hi).skip(lo) {
-            let Some(&slot) = slots.get(i) else { break };
-            let version = req.rewrite.as_ref().map_or(req.ts, |v| v[i].version);
+        let txn_bit = if piece.rewrite.is_some() { 0 } else { BIT_TXN };
+        for (j, w) in piece.entries.iter_mut().enumerate() {
+            let i = piece.first + j;
+            let Some(&slot) = piece.slots.get(i) else { break };
+            let version = piece
+                .rewrite
+                .and_then(|r| r.get(i))
+                .map_or(piece.ts, |r| r.version);
             key_buf.clear();
             append_key_with_version(key_buf, &w.key, version);
             let (meta, value) = match slot {
@@ -551,7 +595,7 @@ fn insert_entries(
                     w.meta | txn_bit | BIT_VALUE_POINTER,
                     bytes::Bytes::copy_from_slice(&vp.encode()),
                 ),
-                Slot::Inline => (w.meta | txn_bit, w.value.clone()),
+                Slot::Inline => (w.meta | txn_bit, std::mem::take(&mut w.value)),
             };
             memtable.put(
                 key_buf,
