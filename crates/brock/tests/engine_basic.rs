@@ -325,10 +325,9 @@ fn large_values_go_to_the_value_log_and_rotate() {
     );
 }
 
-/// Commits big enough that the write thread shares their memtable inserts
-/// with a helper thread (mixing inline values, value-log values and
-/// deletes) are seen whole or not at all by concurrent readers, and read
-/// back whole after a reopen.
+/// Big commits (mixing inline values, which the write thread moves into
+/// the memtable, value-log values and deletes) are seen whole or not at all
+/// by concurrent readers, and read back whole after a reopen.
 #[test]
 fn large_commits_are_applied_whole() {
     const BATCHES: u32 = 20;

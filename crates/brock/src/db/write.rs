@@ -30,10 +30,6 @@ use std::time::{Duration, Instant};
 
 const MAX_BATCH: usize = 1000;
 
-/// Entries in a commit segment from which a second thread shares the
-/// memtable inserts (below it, starting a thread costs more than it saves).
-const PARALLEL_INSERT_MIN: usize = 256;
-
 /// What the write thread hands back when its queue closes.
 #[derive(Debug)]
 pub(crate) struct WriterExit {
@@ -423,36 +419,8 @@ impl Writer {
             self.db.value_threshold.store(hist.threshold(), Ordering::Relaxed);
         }
         let slots = &self.vptrs[first..first + reqs.len()];
-        let entries: usize = reqs.iter().map(|r| r.entries.len()).sum();
-        let parallel = entries >= PARALLEL_INSERT_MIN && reqs.iter().all(|r| r.rewrite.is_none());
-        // Each request's entries as pieces the inserts can move values out of.
-        let mut pieces: Vec<Piece<'_>> = reqs
-            .iter_mut()
-            .zip(slots)
-            .map(|(r, slots)| Piece {
-                ts: r.ts,
-                rewrite: r.rewrite.as_deref(),
-                entries: &mut r.entries,
-                slots,
-                first: 0,
-            })
-            .collect();
-        if parallel {
-            // Commits' internal keys are all distinct (one version per
-            // commit, one write per key in a commit), so the order of their
-            // inserts does not matter: a second thread takes half. GC
-            // rewrites may repeat a key@version and stay in order below.
-            let rest = split_pieces(&mut pieces, entries / 2);
-            let (memtable, key_buf) = (&*self.memtable, &mut self.key_buf);
-            std::thread::scope(|s| {
-                let helper = s.spawn(move || insert_entries(memtable, rest, &mut Vec::new()));
-                insert_entries(memtable, pieces, key_buf);
-                if let Err(panic) = helper.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            });
-        } else {
-            insert_entries(&self.memtable, pieces, &mut self.key_buf);
+        for (req, slots) in reqs.iter_mut().zip(slots) {
+            insert_request(&self.memtable, req, slots, &mut self.key_buf);
         }
         if let Some(last) = reqs.iter().rev().find(|r| r.rewrite.is_none()) {
             self.db.oracle.set_applied(last.ts);
@@ -533,79 +501,37 @@ impl Writer {
     }
 }
 
-/// Entries of one request on their way into the memtable.
-struct Piece<'a> {
-    ts: u64,
-    rewrite: Option<&'a [super::RewriteOf]>,
-    entries: &'a mut [crate::txn::PendingWrite],
-    slots: &'a [Slot],
-    /// Index in the request of `entries[0]` (and in `slots` and `rewrite`).
-    first: usize,
-}
-
-/// Splits `pieces` after `at` entries counted across them; returns the tail.
-fn split_pieces<'a>(pieces: &mut Vec<Piece<'a>>, at: usize) -> Vec<Piece<'a>> {
-    let mut seen = 0;
-    for i in 0..pieces.len() {
-        let n = pieces[i].entries.len();
-        if seen + n > at {
-            let mut tail = pieces.split_off(i);
-            let cut = at - seen;
-            let head = &mut tail[0];
-            let (a, b) = std::mem::take(&mut head.entries).split_at_mut(cut);
-            let second = Piece {
-                ts: head.ts,
-                rewrite: head.rewrite,
-                entries: b,
-                slots: head.slots,
-                first: head.first + cut,
-            };
-            head.entries = a;
-            let head = tail.remove(0);
-            if !head.entries.is_empty() {
-                pieces.push(head);
-            }
-            tail.insert(0, second);
-            return tail;
-        }
-        seen += n;
-    }
-    Vec::new()
-}
-
-/// Inserts `pieces` into `memtable`, as their slots placed the values,
-/// moving inline values out of the requests (no shared-count promotion).
-fn insert_entries(memtable: &Memtable, pieces: Vec<Piece<'_>>, key_buf: &mut Vec<u8>) {
-    for piece in pieces {
-        // Commits carry the transaction bit into the tree, as Badger's do;
-        // GC rewrites are stand-alone entries.
-        let txn_bit = if piece.rewrite.is_some() { 0 } else { BIT_TXN };
-        for (j, w) in piece.entries.iter_mut().enumerate() {
-            let i = piece.first + j;
-            let Some(&slot) = piece.slots.get(i) else { break };
-            let version = piece
-                .rewrite
-                .and_then(|r| r.get(i))
-                .map_or(piece.ts, |r| r.version);
-            key_buf.clear();
-            append_key_with_version(key_buf, &w.key, version);
-            let (meta, value) = match slot {
-                Slot::Skip => continue,
-                Slot::Ptr(vp) => (
-                    w.meta | txn_bit | BIT_VALUE_POINTER,
-                    bytes::Bytes::copy_from_slice(&vp.encode()),
-                ),
-                Slot::Inline => (w.meta | txn_bit, std::mem::take(&mut w.value)),
-            };
-            memtable.put(
-                key_buf,
-                MemValue {
-                    meta,
-                    user_meta: w.user_meta,
-                    expires_at: w.expires_at,
-                    value,
-                },
-            );
-        }
+/// Inserts `req`'s entries into `memtable` as `slots` placed their values,
+/// moving inline values out of the request: a clone of a `Vec`-backed
+/// `Bytes` would allocate a shared header per value.
+fn insert_request(memtable: &Memtable, req: &mut WriteRequest, slots: &[Slot], key_buf: &mut Vec<u8>) {
+    // Commits carry the transaction bit into the tree, as Badger's do;
+    // GC rewrites are stand-alone entries.
+    let txn_bit = if req.rewrite.is_some() { 0 } else { BIT_TXN };
+    for (i, (w, &slot)) in req.entries.iter_mut().zip(slots).enumerate() {
+        let version = req
+            .rewrite
+            .as_ref()
+            .and_then(|r| r.get(i))
+            .map_or(req.ts, |r| r.version);
+        key_buf.clear();
+        append_key_with_version(key_buf, &w.key, version);
+        let (meta, value) = match slot {
+            Slot::Skip => continue,
+            Slot::Ptr(vp) => (
+                w.meta | txn_bit | BIT_VALUE_POINTER,
+                bytes::Bytes::copy_from_slice(&vp.encode()),
+            ),
+            Slot::Inline => (w.meta | txn_bit, std::mem::take(&mut w.value)),
+        };
+        memtable.put(
+            key_buf,
+            MemValue {
+                meta,
+                user_meta: w.user_meta,
+                expires_at: w.expires_at,
+                value,
+            },
+        );
     }
 }

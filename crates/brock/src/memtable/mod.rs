@@ -216,9 +216,7 @@ impl Memtable {
     }
 
     /// Inserts an entry; a second insert of one internal key replaces the first.
-    /// Only the write path (or replay) calls this; the write thread may
-    /// share a commit's inserts with a helper, since every counter here is
-    /// atomic and the skiplist takes concurrent inserts.
+    /// Only the write thread (or replay) calls this.
     pub fn put(&self, key: &[u8], value: MemValue) {
         let cost = key.len() as u64 + value.as_struct().encoded_len() as u64 + NODE_OVERHEAD;
         let v = version(key);
