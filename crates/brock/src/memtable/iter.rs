@@ -1,8 +1,9 @@
 //! A [`KvIterator`] over a memtable that owns its `Arc`, so it can outlive
-//! the borrow a skiplist cursor needs: it copies entries (cheap `Bytes`
-//! clones) in small batches and refills from just past the last one.
+//! the borrow a skiplist cursor needs: it copies entries (small values into
+//! one buffer, big ones as `Bytes` clones) in small batches and refills from
+//! just past the last one.
 
-use super::{MemKey, MemValue, Memtable};
+use super::{Batch, Memtable};
 use crate::error::Result;
 use crate::format::ValueStruct;
 use crate::iterator::KvIterator;
@@ -14,7 +15,7 @@ const BATCH: usize = 64;
 #[derive(Debug)]
 pub struct MemtableIterator {
     mt: Arc<Memtable>,
-    batch: Vec<(MemKey, MemValue)>,
+    batch: Batch,
     pos: usize,
     /// True when the batch ended because the memtable did.
     exhausted: bool,
@@ -25,7 +26,7 @@ impl MemtableIterator {
     pub fn new(mt: Arc<Memtable>) -> Self {
         MemtableIterator {
             mt,
-            batch: Vec::new(),
+            batch: Batch::default(),
             pos: 0,
             exhausted: true,
         }
@@ -54,11 +55,7 @@ impl KvIterator for MemtableIterator {
     fn next(&mut self) -> Result<()> {
         self.pos += 1;
         if self.pos >= self.batch.len() && !self.exhausted {
-            let last = self
-                .batch
-                .last()
-                .map(|(k, _)| k.as_bytes().to_vec())
-                .unwrap_or_default();
+            let last = self.batch.key(self.batch.len() - 1).to_vec();
             self.fill(Some((&last, true)));
         }
         Ok(())
@@ -69,10 +66,10 @@ impl KvIterator for MemtableIterator {
     }
 
     fn key(&self) -> &[u8] {
-        self.batch[self.pos].0.as_bytes()
+        self.batch.key(self.pos)
     }
 
     fn value(&self) -> ValueStruct<'_> {
-        self.batch[self.pos].1.as_struct()
+        self.batch.value(self.pos)
     }
 }

@@ -179,6 +179,84 @@ impl MemBloom {
     }
 }
 
+/// Values up to this size are copied into a [`Batch`]'s buffer: cheaper
+/// than a `Bytes` clone, which for a value moved in from a commit allocates
+/// a shared header on first clone.
+const BATCH_COPY_UP_TO: usize = 1024;
+
+/// Entries copied out of a memtable for an iterator.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    entries: Vec<(MemKey, BatchValue)>,
+    /// Small values, end to end.
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct BatchValue {
+    meta: u8,
+    user_meta: u8,
+    expires_at: u64,
+    value: Held,
+}
+
+/// Where a batch keeps a value.
+#[derive(Debug)]
+enum Held {
+    /// `buf[at..at + len]`.
+    Copied {
+        at: usize,
+        len: usize,
+    },
+    Shared(Bytes),
+}
+
+impl Batch {
+    fn push(&mut self, key: &MemKey, v: &MemValue) {
+        let value = if v.value.len() <= BATCH_COPY_UP_TO {
+            let at = self.buf.len();
+            self.buf.extend_from_slice(&v.value);
+            Held::Copied {
+                at,
+                len: v.value.len(),
+            }
+        } else {
+            Held::Shared(v.value.clone())
+        };
+        let bv = BatchValue {
+            meta: v.meta,
+            user_meta: v.user_meta,
+            expires_at: v.expires_at,
+            value,
+        };
+        self.entries.push((key.clone(), bv));
+    }
+
+    /// Entries held.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entry `i`'s key.
+    pub(crate) fn key(&self, i: usize) -> &[u8] {
+        self.entries[i].0.as_bytes()
+    }
+
+    /// Entry `i`'s value.
+    pub(crate) fn value(&self, i: usize) -> ValueStruct<'_> {
+        let v = &self.entries[i].1;
+        ValueStruct {
+            meta: v.meta,
+            user_meta: v.user_meta,
+            expires_at: v.expires_at,
+            value: match &v.value {
+                Held::Copied { at, len } => &self.buf[*at..*at + *len],
+                Held::Shared(b) => b,
+            },
+        }
+    }
+}
+
 /// One memtable.
 #[derive(Debug)]
 pub struct Memtable {
@@ -286,14 +364,10 @@ impl Memtable {
     }
 
     /// Up to `max` entries starting at the first ≥ `from` (or > when `exclusive`).
-    pub(crate) fn batch_from(
-        &self,
-        from: Option<(&[u8], bool)>,
-        max: usize,
-        out: &mut Vec<(MemKey, MemValue)>,
-    ) {
+    pub(crate) fn batch_from(&self, from: Option<(&[u8], bool)>, max: usize, out: &mut Batch) {
         use std::ops::Bound;
-        out.clear();
+        out.entries.clear();
+        out.buf.clear();
         use ref_cast::RefCast;
         let bound = match from {
             None => Bound::Unbounded,
@@ -302,10 +376,10 @@ impl Memtable {
         };
         let mut cur = self.map.lower_bound(bound);
         while let Some(e) = cur {
-            if out.len() == max {
+            if out.entries.len() == max {
                 break;
             }
-            out.push((e.key().clone(), e.value().clone()));
+            out.push(e.key(), e.value());
             cur = e.next();
         }
     }
