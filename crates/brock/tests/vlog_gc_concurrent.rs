@@ -24,6 +24,10 @@
 //!   reopen. Brock has no pause hook inside GC, so the race is driven by
 //!   timing: GC and the delete start together with a varying delay, over
 //!   many cycles, and both orders are also checked one after the other.
+//! - `a_rewrite_of_a_live_memtable_entry_is_never_invisible`: a GC rewrite
+//!   of a value whose pointer is still in the mutable memtable never leaves
+//!   a moment where a reader finds an older version (found by the first
+//!   test in CI: the skiplist replaces an entry by unlinking, then linking).
 //! - `auto_gc_shrinks_the_value_log_without_being_asked`: with
 //!   `Options::with_auto_value_log_gc`, overwrites shrink the value log on
 //!   their own (polled for up to 20 s) and every value still reads.
@@ -615,6 +619,108 @@ fn a_snapshot_reads_a_value_whose_rewrite_was_skipped() {
         db.close().unwrap();
     }
     eprintln!("{raced} attempts overlapped GC and the overwrites");
+}
+
+/// A focused reproduction of the (fixed) bug behind a failure of
+/// `gc_races_writers_readers_and_iterators`: GC rewrote a value whose
+/// pointer still sat in the mutable memtable, at the same version, so the
+/// insert replaced that memtable entry, and the skiplist unlinks the old
+/// node before linking the new one. A read in between found the key's
+/// previous version. Now such a rewrite goes to a fresh memtable.
+///
+/// Each cycle writes `hot` (generation `c`, into the value log, its pointer
+/// in the mutable memtable) next to garbage that a flush and a flatten
+/// record in DISCARD, then GC collects that file (the active one, rotated)
+/// and rewrites `hot`, while a reader reads `hot` without pause and must
+/// never see a generation older than the last acknowledged one. Before the
+/// fix, about one cycle in ten caught the window in a debug build.
+#[test]
+fn a_rewrite_of_a_live_memtable_entry_is_never_invisible() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        Options::new(dir.path())
+            .with_value_threshold(64)
+            .with_mem_table_size(16 << 20)
+            .with_value_log_file_size(64 << 20)
+            .with_num_compactors(0),
+    )
+    .unwrap();
+    let hot_value = |g: u64| {
+        let mut v = format!("hot {g} ").into_bytes();
+        v.resize(200, b'h');
+        v
+    };
+    let generation = |v: &[u8]| -> u64 {
+        let s = std::str::from_utf8(&v[4..v.len().min(24)]).unwrap_or("");
+        s.split(' ')
+            .next()
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let acked = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let cycles = if soak() { 2000 } else { 150 };
+    let mut rewrites = 0;
+    std::thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
+        let reader = s.spawn(|| {
+            let mut reads = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let before = acked.load(Ordering::Acquire);
+                let got = db
+                    .view(|t| t.get(b"hot")?.map(|i| i.value()).transpose())
+                    .unwrap();
+                match got {
+                    None if before == 0 => {}
+                    None => panic!("hot vanished after generation {before} was acknowledged"),
+                    Some(v) => {
+                        let g = generation(&v);
+                        assert!(v == hot_value(g), "hot: wrong bytes");
+                        assert!(
+                            g >= before,
+                            "read generation {g} of hot after {before} was acknowledged"
+                        );
+                    }
+                }
+                reads += 1;
+            }
+            reads
+        });
+        for c in 1..=cycles {
+            db.update(|t| {
+                for j in 0..8 {
+                    t.set(format!("g{j}").into_bytes(), vec![b'g'; 1000])?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            db.flush().unwrap();
+            db.update(|t| {
+                for j in 0..8 {
+                    t.set(format!("g{j}").into_bytes(), b"small".to_vec())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            db.flush().unwrap();
+            db.flatten(1).unwrap();
+            db.update(|t| t.set(b"hot".to_vec(), hot_value(c))).unwrap();
+            acked.store(c, Ordering::Release);
+            match db.run_value_log_gc(0.3) {
+                Ok(r) => rewrites += r.rewritten,
+                Err(Error::NoRewrite) => {}
+                Err(e) => panic!("cycle {c}: GC: {e}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let reads = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        eprintln!("{cycles} cycles, {rewrites} entries rewritten, {reads} reads of hot");
+    });
+    assert!(
+        rewrites >= cycles / 2,
+        "GC rewrote hot in only {rewrites} of {cycles} cycles"
+    );
+    db.close().unwrap();
 }
 
 // ---------------------------------------------------------------------------

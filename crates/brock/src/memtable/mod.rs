@@ -294,7 +294,11 @@ impl Memtable {
     }
 
     /// Inserts an entry; a second insert of one internal key replaces the first.
-    /// Only the write thread (or replay) calls this.
+    /// Only the write thread (or replay) calls this. A replacement is not
+    /// atomic for concurrent readers (the old node is unlinked before the
+    /// new one is linked, so a read in between finds an older version), so
+    /// the write thread never replaces an entry of a memtable readers can
+    /// see; replay, which has no readers, may.
     pub fn put(&self, key: &[u8], value: MemValue) {
         let cost = key.len() as u64 + value.as_struct().encoded_len() as u64 + NODE_OVERHEAD;
         let v = version(key);
