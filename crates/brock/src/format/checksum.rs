@@ -14,13 +14,13 @@ pub const ALGO_CRC32C: i32 = 0;
 pub const ALGO_XXHASH64: i32 = 1;
 
 /// CRC32-Castagnoli of `data`.
+///
+/// `crc-fast` folds with carry-less multiplication (PCLMULQDQ, and
+/// VPCLMULQDQ where present), detected at run time: 4x the `crc32c` crate's
+/// speed on a 16 KiB value and faster at every size down to 8 bytes on our
+/// machines (decision 0012). Value reads check a whole entry each time.
 pub fn crc32c(data: &[u8]) -> u32 {
-    crc32c::crc32c(data)
-}
-
-/// Continues a CRC32C over more bytes.
-pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc, data)
+    crc_fast::crc32_iscsi(data)
 }
 
 /// XXHash64 with seed 0, as `cespare/xxhash.Sum64`.
@@ -72,9 +72,34 @@ mod tests {
     fn known_vectors() {
         // RFC 3720 test vector for CRC32C.
         assert_eq!(crc32c(b"123456789"), 0xe306_9283);
-        assert_eq!(crc32c_append(crc32c(b"1234"), b"56789"), 0xe306_9283);
         // XXH64 of the empty input, seed 0.
         assert_eq!(xxhash64(b""), 0xef46_db37_51d8_e999);
+    }
+
+    /// Bit by bit, straight from the definition (reflected 0x82F63B78).
+    fn crc32c_reference(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    proptest::proptest! {
+        /// Every length and alignment the SIMD paths split on agrees with
+        /// the definition.
+        #[test]
+        fn crc32c_matches_the_definition(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20_000), skip in 0usize..64) {
+            let data = &data[skip.min(data.len())..];
+            proptest::prop_assert_eq!(crc32c(data), crc32c_reference(data));
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! Encrypted logs (a non-zero key id in the file header) encrypt key ‖ value;
 //! this module sees the bytes as stored.
 
-use super::checksum::{crc32c, crc32c_append};
+use super::checksum::crc32c;
 use super::varint::{MAX_VARINT_LEN, decode_uvarint, put_uvarint};
 
 /// The most bytes a header takes (2 + 5 + 5 + 10).
@@ -176,7 +176,7 @@ pub fn decode_entry(buf: &[u8]) -> Decoded<'_> {
         buf[body_end + 2],
         buf[body_end + 3],
     ]);
-    let computed = crc32c_append(crc32c(&buf[..hlen]), &buf[hlen..body_end]);
+    let computed = crc32c(&buf[..body_end]);
     if stored != computed {
         return Decoded::End(LogEnd::BadChecksum);
     }

@@ -578,7 +578,7 @@ mod tests {
         for (i, (data, len, crc)) in cases.iter().enumerate() {
             let enc = round_trip(data);
             assert_eq!(
-                (enc.len(), crc32c::crc32c(&enc)),
+                (enc.len(), crate::format::checksum::crc32c(&enc)),
                 (*len, *crc),
                 "case {i} ({} bytes)",
                 data.len()
