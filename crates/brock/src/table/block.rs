@@ -30,6 +30,9 @@ use std::cmp::Ordering;
 /// Bytes of an entry header.
 pub const ENTRY_HEADER_LEN: usize = 4;
 
+/// Values up to this size are copied out of a block rather than shared.
+const COPY_VALUES_UP_TO: usize = 512;
+
 /// A decoded, validated block.
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -244,9 +247,18 @@ impl Block {
     }
 
     /// Entry `i`'s value bytes as a zero-copy slice of the block.
+    ///
+    /// A small value (a value pointer, most inline values) is copied: a
+    /// slice of the block would touch the block buffer's shared reference
+    /// count, another cold cache line (and on its first slice, an
+    /// allocation), which costs more than copying a few hundred bytes.
     pub fn value_bytes(&self, i: usize) -> Bytes {
         let v = self.value(i);
-        self.data.slice_ref(v.value)
+        if v.value.len() <= COPY_VALUES_UP_TO {
+            Bytes::copy_from_slice(v.value)
+        } else {
+            self.data.slice_ref(v.value)
+        }
     }
 
     /// Bytes held in memory, for cache accounting.
