@@ -297,7 +297,7 @@ impl Table {
     }
 
     /// The newest version ≤ the version in `key` of its user key, if this
-    /// table has one; the value shares the cached block's memory.
+    /// table has one; a large value shares the cached block's memory (a small one is copied).
     pub fn get(&self, key: &[u8]) -> Result<Option<Found>> {
         let uk = user_key(key);
         if self.does_not_have(uk) {
@@ -342,7 +342,7 @@ pub struct Found {
     pub user_meta: u8,
     /// Expiry in Unix seconds; 0 = never.
     pub expires_at: u64,
-    /// The value or an encoded value pointer, sharing the block's memory.
+    /// The value or an encoded value pointer, sharing the block's memory when large.
     pub value: bytes::Bytes,
 }
 
