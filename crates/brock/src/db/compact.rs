@@ -26,7 +26,8 @@ use crate::levels::compact_status::{Claim, CompactStatus};
 use crate::levels::compaction::{GcParams, compact_range};
 use crate::levels::key_range::KeyRange;
 use crate::levels::policy::{
-    LevelState, PolicyOptions, Priority, Targets, level_targets, pick_compact_levels,
+    LevelState, PolicyOptions, Priority, Targets, TopCandidate, level_targets, pick_compact_levels,
+    top_table_order,
 };
 use crate::levels::{Tree, create_change, delete_change};
 use crate::table::{BuilderOptions, ConcatIterator, Table, TableIterator, TableOptions};
@@ -360,8 +361,8 @@ fn fill_l0_to_l0(db: &DbInner, status: &mut CompactStatus, tree: &Tree) -> Optio
     })
 }
 
-/// Li → Li+1: the table holding the oldest data that can be claimed, plus
-/// the next level's tables under it.
+/// Li → Li+1: one table that can be claimed, in [`top_table_order`], plus
+/// the next level's tables under it (decision 0007).
 fn fill_level(
     db: &DbInner,
     status: &mut CompactStatus,
@@ -374,10 +375,19 @@ fn fill_level(
         return None;
     }
     let tables = tree.levels().get(level)?;
-    let mut order: Vec<&Arc<Table>> = tables.iter().collect();
-    order.sort_by_key(|t| t.index().max_version);
     let next = tree.levels().get(level + 1).map_or(&[][..], |v| &v[..]);
-    for table in order {
+    let cands: Vec<TopCandidate> = tables
+        .iter()
+        .map(|t| {
+            let (lo, hi) = KeyRange::of_tables(std::slice::from_ref(t)).overlapping(next);
+            TopCandidate {
+                size: t.size(),
+                under: next[lo..hi].iter().map(|b| b.size()).sum(),
+                max_version: t.index().max_version,
+            }
+        })
+        .collect();
+    for table in top_table_order(&cands).into_iter().map(|i| &tables[i]) {
         if let Some(def) = claim_one(status, level, level + 1, table, next, t.file_size[level + 1]) {
             return Some(def);
         }

@@ -189,6 +189,29 @@ pub fn pick_compact_levels(levels: &[LevelState], t: &Targets, o: &PolicyOptions
     out
 }
 
+/// A table of Li that an Li → Li+1 compaction could take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopCandidate {
+    /// Its size.
+    pub size: u64,
+    /// Bytes of the Li+1 tables its key range overlaps (rewritten with it).
+    pub under: u64,
+    /// Its newest version (Badger's order: oldest data first).
+    pub max_version: u64,
+}
+
+/// The order in which an Li → Li+1 compaction tries its candidates (the
+/// first one whose tables can be claimed wins): smallest overlap in Li+1
+/// relative to the table's own size first (RocksDB's "min overlapping
+/// ratio": bytes rewritten per byte moved down), oldest data first among
+/// equal ratios. Badger orders by age alone.
+pub fn top_table_order(cands: &[TopCandidate]) -> Vec<usize> {
+    let ratio = |c: &TopCandidate| c.under.saturating_mul(1024) / c.size.max(1);
+    let mut order: Vec<usize> = (0..cands.len()).collect();
+    order.sort_by_key(|&i| (ratio(&cands[i]), cands[i].max_version, i));
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +336,29 @@ mod tests {
     fn regression_base_level_never_skips_a_level_with_data() {
         let ls = levels(&[0, 0, MB, 0, 0, 0, 50 * MB]);
         assert_eq!(level_targets(&ls, &opts()).base_level, 2);
+    }
+
+    #[test]
+    fn top_tables_go_by_overlap_ratio_then_age() {
+        let c = |size: u64, under: u64, max_version: u64| TopCandidate {
+            size,
+            under,
+            max_version,
+        };
+        let table: &[(&[TopCandidate], &[usize])] = &[
+            (&[], &[]),
+            // Badger's order when overlaps are equal: oldest first.
+            (&[c(4, 8, 30), c(4, 8, 10), c(4, 8, 20)], &[1, 2, 0]),
+            // A smaller overlap wins over age.
+            (&[c(4, 16, 1), c(4, 8, 9)], &[1, 0]),
+            // The ratio, not the overlap in bytes: 8 over 8 beats 6 over 4.
+            (&[c(4, 6, 1), c(8, 8, 2)], &[1, 0]),
+            // No overlap at all first; a zero-size table does not divide by zero.
+            (&[c(4, 8, 1), c(0, 0, 5), c(4, 0, 3)], &[2, 1, 0]),
+        ];
+        for (cands, want) in table {
+            assert_eq!(top_table_order(cands), *want, "{cands:?}");
+        }
     }
 
     #[test]
