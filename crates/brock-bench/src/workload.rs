@@ -476,6 +476,12 @@ pub trait Store {
     /// leaves `batch` empty.
     fn write_batch(&mut self, batch: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()>;
 
+    /// Waits until every batch written so far is applied (a store that
+    /// commits without waiting does it here; the fill's clock includes it).
+    fn finish_writes(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Deletes every key of `keys` in one transaction and commits it.
     fn delete_batch(&mut self, keys: &[[u8; KEY_LEN]]) -> Result<()>;
 
@@ -649,6 +655,7 @@ fn write_all(
         done += chunk.len() as u64;
         progress(done);
     }
+    store.finish_writes()?;
     let (secs, cpu_secs) = clock.stop();
     let settled = store.settle(&cfg.settle)?;
     Ok(Outcome {

@@ -140,6 +140,13 @@ pub enum Error {
         max_bytes: u64,
     },
 
+    /// A write batch had a commit fail; it takes no more writes.
+    #[error("an earlier commit of this write batch failed: {cause}")]
+    BatchFailed {
+        /// The failure.
+        cause: String,
+    },
+
     /// A serializable-snapshot conflict: retry the transaction.
     #[error("transaction conflict: a key it read was written by a newer commit; retry")]
     Conflict,

@@ -56,4 +56,4 @@ pub use db::{Db, DbIterator, Item, IterOptions, Stats};
 pub use error::{CorruptionKind, DecodeError, Error, Result};
 pub use format::CompressionType;
 pub use options::Options;
-pub use txn::{Entry, Txn};
+pub use txn::{Entry, PendingCommit, Txn, WriteBatch};

@@ -49,10 +49,16 @@ pub fn fitting_batch(opts: &Options, value_size: usize) -> Result<usize> {
 const TXN_MARKER_ENTRIES: u64 = 1;
 const TXN_MARKER_BYTES: u64 = 21;
 
+/// Commits a fill keeps in flight: each batch is one transaction, queued
+/// with `Txn::commit_async` (as `WriteBatch` does) so that the next batch
+/// is built while the write thread applies this one.
+const MAX_PENDING: usize = 16;
+
 /// A Brock database with Badger v4's default options.
 #[derive(Debug)]
 pub struct BrockStore {
     db: Db,
+    pending: std::collections::VecDeque<brock::PendingCommit>,
 }
 
 impl BrockStore {
@@ -64,7 +70,10 @@ impl BrockStore {
 
     /// Opens with the given options.
     pub fn open_with(opts: Options) -> Result<Self> {
-        Ok(BrockStore { db: Db::open(opts)? })
+        Ok(BrockStore {
+            db: Db::open(opts)?,
+            pending: std::collections::VecDeque::new(),
+        })
     }
 
     /// The database.
@@ -83,11 +92,24 @@ impl Store for BrockStore {
         for (k, v) in batch.drain(..) {
             txn.set(k, v)?;
         }
-        txn.commit()?;
+        if self.pending.len() >= MAX_PENDING
+            && let Some(p) = self.pending.pop_front()
+        {
+            p.wait()?;
+        }
+        self.pending.push_back(txn.commit_async()?);
+        Ok(())
+    }
+
+    fn finish_writes(&mut self) -> Result<()> {
+        while let Some(p) = self.pending.pop_front() {
+            p.wait()?;
+        }
         Ok(())
     }
 
     fn delete_batch(&mut self, keys: &[[u8; KEY_LEN]]) -> Result<()> {
+        self.finish_writes()?;
         let mut txn = self.db.begin_write();
         for k in keys {
             txn.delete(k.to_vec())?;
@@ -97,6 +119,7 @@ impl Store for BrockStore {
     }
 
     fn read_batch(&mut self, keys: &[[u8; KEY_LEN]], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
+        self.finish_writes()?;
         let mut txn = self.db.begin_read();
         for (pos, k) in keys.iter().enumerate() {
             if let Some(item) = txn.get(k)? {
@@ -107,6 +130,7 @@ impl Store for BrockStore {
     }
 
     fn scan(&mut self, item: Visitor<'_>) -> Result<()> {
+        self.finish_writes()?;
         let mut txn = self.db.begin_read();
         for it in txn.iter(IterOptions::default())? {
             let it = it?;
@@ -116,12 +140,14 @@ impl Store for BrockStore {
     }
 
     fn is_empty(&mut self) -> Result<bool> {
+        self.finish_writes()?;
         let mut txn = self.db.begin_read();
         let mut it = txn.iter(IterOptions::default())?;
         Ok(it.next().transpose()?.is_none())
     }
 
     fn settle(&mut self, settle: &Settle) -> Result<Settled> {
+        self.finish_writes()?;
         // The memtables waiting to flush, then the compactions: idle once
         // no counter or level size has moved for `settle.quiet`.
         let started = Instant::now();
@@ -147,11 +173,13 @@ impl Store for BrockStore {
     }
 
     fn compact_fully(&mut self) -> Result<Option<&'static str>> {
+        self.finish_writes()?;
         self.db.flatten(2)?;
         Ok(Some("brock Db::flatten(2)"))
     }
 
     fn collect_garbage(&mut self) -> Result<Option<GcOutcome>> {
+        self.finish_writes()?;
         let (mut files, mut file_bytes, mut rewritten) = (0u64, 0u64, 0u64);
         loop {
             match self.db.run_value_log_gc(GC_DISCARD_RATIO) {
@@ -180,7 +208,8 @@ impl Store for BrockStore {
         }))
     }
 
-    fn close(self: Box<Self>) -> Result<()> {
+    fn close(mut self: Box<Self>) -> Result<()> {
+        self.finish_writes()?;
         self.db.close()?;
         Ok(())
     }

@@ -280,6 +280,12 @@ impl Db {
         Txn::new(self.inner().clone(), false)
     }
 
+    /// Starts a write batch: bulk writes committed as a pipeline of
+    /// transactions (Badger's `NewWriteBatch`).
+    pub fn new_write_batch(&self) -> crate::txn::WriteBatch {
+        crate::txn::WriteBatch::new(self.inner().clone())
+    }
+
     /// Runs `f` in a read-write transaction and commits it if `f` succeeds.
     /// Nothing is retried: a [`Error::Conflict`] is returned to the caller.
     pub fn update<T>(&self, f: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {

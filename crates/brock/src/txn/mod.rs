@@ -1,6 +1,6 @@
 //! Transactions: snapshot reads, buffered writes, commit.
 //!
-//! Badger's `txn.go` (and, later, `batch.go` for write batches).
+//! Badger's `txn.go` and `batch.go` (write batches: [`WriteBatch`]).
 //! A transaction reads at the timestamp the oracle gives it when it starts
 //! and buffers its writes; `commit` checks conflicts, takes a commit
 //! timestamp and hands the writes to the write thread, returning once they
@@ -10,8 +10,10 @@
 //! over `max_batch_count` entries or `max_batch_size` bytes gets
 //! [`Error::TxnTooBig`].
 
+mod batch;
 mod oracle;
 
+pub use batch::WriteBatch;
 pub use oracle::{Oracle, fingerprint};
 
 use crate::db::{DbInner, DbIterator, Item, IterOptions, WriteRequest, WriterMsg};
@@ -100,6 +102,30 @@ pub struct PendingWrite {
     pub expires_at: u64,
 }
 
+impl PendingWrite {
+    /// The write of entry `e`.
+    pub(crate) fn set(e: Entry) -> Self {
+        PendingWrite {
+            key: e.key,
+            value: e.value,
+            meta: e.meta,
+            user_meta: e.user_meta,
+            expires_at: e.expires_at,
+        }
+    }
+
+    /// A delete of `key`.
+    pub(crate) fn delete(key: Bytes) -> Self {
+        PendingWrite {
+            key,
+            value: Bytes::new(),
+            meta: BIT_DELETE,
+            user_meta: 0,
+            expires_at: 0,
+        }
+    }
+}
+
 /// A transaction. Read-write transactions come from
 /// [`Db::begin_write`](crate::Db::begin_write), read-only ones from
 /// [`Db::begin_read`](crate::Db::begin_read).
@@ -171,27 +197,34 @@ impl Txn {
 
     /// Buffers a set with TTL, user meta or discard flag.
     pub fn set_entry(&mut self, e: Entry) -> Result<()> {
-        self.modify(PendingWrite {
-            key: e.key,
-            value: e.value,
-            meta: e.meta,
-            user_meta: e.user_meta,
-            expires_at: e.expires_at,
-        })
+        self.modify(PendingWrite::set(e))
     }
 
     /// Buffers a delete of `key`.
     pub fn delete(&mut self, key: impl Into<Bytes>) -> Result<()> {
-        self.modify(PendingWrite {
-            key: key.into(),
-            value: Bytes::new(),
-            meta: BIT_DELETE,
-            user_meta: 0,
-            expires_at: 0,
-        })
+        self.modify(PendingWrite::delete(key.into()))
     }
 
     fn modify(&mut self, w: PendingWrite) -> Result<()> {
+        self.push(w).map_err(|b| b.0)
+    }
+
+    /// Buffers `w`, or hands it back with the reason it was refused.
+    pub(crate) fn push(&mut self, w: PendingWrite) -> std::result::Result<(), Box<(Error, PendingWrite)>> {
+        match self.admit(&w) {
+            Ok((count, size)) => {
+                self.count = count;
+                self.size = size;
+                self.pending.insert(w.key.clone(), w);
+                Ok(())
+            }
+            Err(e) => Err(Box::new((e, w))),
+        }
+    }
+
+    /// Checks `w` against the transaction's state and limits: the entry
+    /// count and size with it added.
+    fn admit(&mut self, w: &PendingWrite) -> Result<(u64, u64)> {
         self.check_open()?;
         if !self.update {
             return Err(Error::ReadOnly);
@@ -239,10 +272,7 @@ impl Txn {
                 max_bytes: l.max_batch_size,
             });
         }
-        self.count = count;
-        self.size = size;
-        self.pending.insert(w.key.clone(), w);
-        Ok(())
+        Ok((count, size))
     }
 
     /// Reads the newest visible version of `key`: this transaction's own
@@ -279,11 +309,21 @@ impl Txn {
 
     /// Commits: checks conflicts, takes a timestamp, and returns once the
     /// writes are applied. A transaction with no writes just ends.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.commit_async()?.wait()
+    }
+
+    /// Commits without waiting (Badger's `CommitWith`): conflicts are
+    /// checked and the timestamp taken now, and the writes are queued; the
+    /// returned [`PendingCommit`] says when they are applied (and durable,
+    /// with `sync_writes`) or why not. Commits are applied in the order
+    /// they were queued, so a caller can start building the next one
+    /// meanwhile. Until `wait` returns `Ok`, the writes may not be visible.
+    pub fn commit_async(mut self) -> Result<PendingCommit> {
         self.check_open()?;
         if self.pending.is_empty() {
             self.finish();
-            return Ok(());
+            return Ok(PendingCommit { done: None });
         }
         self.db.check_writable()?;
         let entries: Vec<PendingWrite> = std::mem::take(&mut self.pending).into_values().collect();
@@ -311,7 +351,7 @@ impl Txn {
                 }))
                 .map_err(|_| Error::Closed)?;
         }
-        rx.recv().map_err(|_| Error::Closed)?
+        Ok(PendingCommit { done: Some(rx) })
     }
 
     /// Ends the transaction without committing (dropping it does the same).
@@ -324,6 +364,23 @@ impl Txn {
             self.done = true;
             self.db.oracle.end(self.read_ts);
             self.db.oracle.end_reader(self.reader_seq);
+        }
+    }
+}
+
+/// A commit queued by [`Txn::commit_async`].
+#[derive(Debug)]
+#[must_use = "a commit's outcome is known only by waiting for it"]
+pub struct PendingCommit {
+    done: Option<crossbeam_channel::Receiver<Result<()>>>,
+}
+
+impl PendingCommit {
+    /// Waits until the commit is applied, or returns why it was not.
+    pub fn wait(self) -> Result<()> {
+        match self.done {
+            None => Ok(()),
+            Some(rx) => rx.recv().map_err(|_| Error::Closed)?,
         }
     }
 }
