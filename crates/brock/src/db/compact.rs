@@ -26,8 +26,8 @@ use crate::levels::compact_status::{Claim, CompactStatus};
 use crate::levels::compaction::{GcParams, compact_range};
 use crate::levels::key_range::KeyRange;
 use crate::levels::policy::{
-    LevelState, PolicyOptions, Priority, Targets, TopCandidate, level_targets, pick_compact_levels,
-    top_table_order,
+    LevelState, PolicyOptions, Priority, Targets, TopCandidate, l0_target, level_targets,
+    pick_compact_levels, top_table_order,
 };
 use crate::levels::{Tree, create_change, delete_change};
 use crate::table::{BuilderOptions, ConcatIterator, Table, TableIterator, TableOptions};
@@ -268,7 +268,6 @@ fn fill_l0(
     if l0.is_empty() {
         return None;
     }
-    let base = t.base_level;
     let mut top: Vec<Arc<Table>> = Vec::new();
     if drop_prefixes.is_empty() {
         let mut kr = KeyRange::default();
@@ -285,6 +284,16 @@ fn fill_l0(
         top = l0.iter().rev().cloned().collect();
     }
     top.reverse(); // newest first
+    let state: Vec<LevelState> = tree
+        .levels()
+        .iter()
+        .map(|l| LevelState {
+            tables: l.len(),
+            size: size_of(l),
+            compacting_size: 0,
+        })
+        .collect();
+    let base = l0_target(&state, t, size_of(&top));
     let this_range = KeyRange::of_tables(&top);
     let next = tree.levels().get(base).map_or(&[][..], |v| &v[..]);
     let (lo, hi) = this_range.overlapping(next);

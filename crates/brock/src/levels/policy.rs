@@ -212,6 +212,26 @@ pub fn top_table_order(cands: &[TopCandidate]) -> Vec<usize> {
     order
 }
 
+/// The level an L0 compaction of `l0_bytes` goes to: Badger's base level,
+/// except when that level is empty, the L0 data is more than its target
+/// (all of it would overflow and move on down at once), and the first level
+/// below with data holds at most twice the L0 data: then straight there.
+/// Going through the base level writes the L0 data twice (into the base
+/// level, then down) plus the level below; going straight writes it once
+/// plus the level below, and the "at most twice" bound keeps one such
+/// compaction to three times the L0 data. No level with data is skipped.
+pub fn l0_target(levels: &[LevelState], t: &Targets, l0_bytes: u64) -> usize {
+    let base = t.base_level;
+    let empty = |l: usize| levels.get(l).is_none_or(|s| s.size == 0);
+    if base == 0 || !empty(base) || l0_bytes <= t.target_size.get(base).copied().unwrap_or(0) {
+        return base;
+    }
+    match (base + 1..levels.len()).find(|&l| !empty(l)) {
+        Some(below) if levels[below].size <= l0_bytes.saturating_mul(2) => below,
+        _ => base,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +378,36 @@ mod tests {
         ];
         for (cands, want) in table {
             assert_eq!(top_table_order(cands), *want, "{cands:?}");
+        }
+    }
+
+    #[test]
+    fn l0_goes_past_an_empty_base_level_only_when_that_saves_writes() {
+        let t = |base_level: usize| Targets {
+            base_level,
+            target_size: vec![0, 0, 0, 0, 0, 27 * MB, 274 * MB],
+            file_size: vec![2 * MB; 7],
+        };
+        let table: &[(&[u64], usize, u64, usize)] = &[
+            // (level sizes, base level, L0 bytes, target)
+            // An empty base level, L0 over its target, L6 small: straight down.
+            (&[274 * MB, 0, 0, 0, 0, 0, 274 * MB], 5, 274 * MB, 6),
+            (&[274 * MB, 0, 0, 0, 0, 0, 548 * MB], 5, 274 * MB, 6),
+            // L6 more than twice L0: through the base level, as Badger.
+            (&[274 * MB, 0, 0, 0, 0, 0, 549 * MB], 5, 274 * MB, 5),
+            // The base level has data: as Badger.
+            (&[274 * MB, 0, 0, 0, 0, MB, 274 * MB], 5, 274 * MB, 5),
+            // L0 fits the base level's target: as Badger.
+            (&[20 * MB, 0, 0, 0, 0, 0, 274 * MB], 5, 20 * MB, 5),
+            // Nothing below: the base level.
+            (&[274 * MB, 0, 0, 0, 0, 0, 0], 5, 274 * MB, 5),
+        ];
+        for &(sizes, base, l0, want) in table {
+            assert_eq!(
+                l0_target(&levels(sizes), &t(base), l0),
+                want,
+                "{sizes:?} base {base}"
+            );
         }
     }
 
