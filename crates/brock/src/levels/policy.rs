@@ -213,9 +213,10 @@ pub fn top_table_order(cands: &[TopCandidate]) -> Vec<usize> {
 }
 
 /// The level an L0 compaction of `l0_bytes` goes to: Badger's base level,
-/// except when that level is empty, the L0 data is more than its target
-/// (all of it would overflow and move on down at once), and the first level
-/// below with data holds at most twice the L0 data: then straight there.
+/// except when that level is empty, the L0 data is more than four times its
+/// target (most of it would overflow and move on down at once), and the
+/// first level below with data holds at most twice the L0 data: then
+/// straight there.
 /// Going through the base level writes the L0 data twice (into the base
 /// level, then down) plus the level below; going straight writes it once
 /// plus the level below, and the "at most twice" bound keeps one such
@@ -223,7 +224,8 @@ pub fn top_table_order(cands: &[TopCandidate]) -> Vec<usize> {
 pub fn l0_target(levels: &[LevelState], t: &Targets, l0_bytes: u64) -> usize {
     let base = t.base_level;
     let empty = |l: usize| levels.get(l).is_none_or(|s| s.size == 0);
-    if base == 0 || !empty(base) || l0_bytes <= t.target_size.get(base).copied().unwrap_or(0) {
+    let target = t.target_size.get(base).copied().unwrap_or(0);
+    if base == 0 || !empty(base) || l0_bytes <= target.saturating_mul(4) {
         return base;
     }
     match (base + 1..levels.len()).find(|&l| !empty(l)) {
@@ -390,15 +392,17 @@ mod tests {
         };
         let table: &[(&[u64], usize, u64, usize)] = &[
             // (level sizes, base level, L0 bytes, target)
-            // An empty base level, L0 over its target, L6 small: straight down.
+            // An empty base level, L0 over 4x its target, L6 small: straight down.
             (&[274 * MB, 0, 0, 0, 0, 0, 274 * MB], 5, 274 * MB, 6),
             (&[274 * MB, 0, 0, 0, 0, 0, 548 * MB], 5, 274 * MB, 6),
             // L6 more than twice L0: through the base level, as Badger.
             (&[274 * MB, 0, 0, 0, 0, 0, 549 * MB], 5, 274 * MB, 5),
             // The base level has data: as Badger.
             (&[274 * MB, 0, 0, 0, 0, MB, 274 * MB], 5, 274 * MB, 5),
-            // L0 fits the base level's target: as Badger.
+            // L0 within four times the base level's target: as Badger.
             (&[20 * MB, 0, 0, 0, 0, 0, 274 * MB], 5, 20 * MB, 5),
+            (&[108 * MB, 0, 0, 0, 0, 0, 200 * MB], 5, 108 * MB, 5),
+            (&[109 * MB, 0, 0, 0, 0, 0, 200 * MB], 5, 109 * MB, 6),
             // Nothing below: the base level.
             (&[274 * MB, 0, 0, 0, 0, 0, 0], 5, 274 * MB, 5),
         ];
