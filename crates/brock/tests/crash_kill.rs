@@ -6,7 +6,9 @@
 //! `BROCK_CRASH_CHILD_DIR` is set). The child opens the database and commits
 //! in a loop, printing one line per acknowledged commit (`ACK <t>` for the
 //! main chain, `GACK <thread> <n>` for two side threads whose commits share
-//! the WAL with it, so batches hold several transactions). Main transaction
+//! the WAL with it, so batches hold several transactions; side thread 1
+//! queues its commits with `Txn::commit_async`, up to 4 ahead, and
+//! acknowledges each once it has waited for it). Main transaction
 //! `t` reads and rewrites the two `acct/*` counters (moving `t % 7 + 1` from
 //! `b` to `a`, so `a + b` stays constant), writes `K` keys of its own,
 //! records `meta/last = t`, and when `t` is a multiple of 10 also deletes
@@ -57,6 +59,8 @@ const K: u64 = 6;
 const GROUP_THREADS: usize = 2;
 /// Keys each side transaction writes.
 const GROUP_KEYS: u64 = 3;
+/// Commits side thread 1 keeps queued without waiting.
+const ASYNC_IN_FLIGHT: usize = 4;
 /// `acct/a + acct/b`.
 const TOTAL: i64 = 1_000_000;
 /// `acct/a` before the first transaction.
@@ -153,16 +157,29 @@ fn crash_child_entry() {
     for (th, &glast) in group_last.iter().enumerate() {
         let db = db.clone();
         std::thread::spawn(move || {
+            // Side thread 1 pipelines its commits (`commit_async`, up to
+            // ASYNC_IN_FLIGHT queued) and acknowledges each once waited for.
+            let mut in_flight = std::collections::VecDeque::new();
             let mut n = glast + 1;
             while started.elapsed() < CHILD_DEADLINE {
-                db.update(|txn| {
-                    for j in 0..GROUP_KEYS {
-                        txn.set(group_key(th, n, j), group_value(th, n, j))?;
+                let mut txn = db.begin_write();
+                let built = (0..GROUP_KEYS)
+                    .try_for_each(|j| txn.set(group_key(th, n, j), group_value(th, n, j)))
+                    .and_then(|()| txn.set(group_last_key(th), n.to_string().into_bytes()));
+                built.unwrap_or_else(|e| side_fail(th, n, &e));
+                if th == 1 {
+                    in_flight.push_back((n, txn.commit_async().unwrap_or_else(|e| side_fail(th, n, &e))));
+                    while in_flight.len() > ASYNC_IN_FLIGHT {
+                        let (m, p) = in_flight
+                            .pop_front()
+                            .unwrap_or_else(|| common::child_fail("empty queue"));
+                        p.wait().unwrap_or_else(|e| side_fail(th, m, &e));
+                        common::child_emit(&format!("GACK {th} {m}"));
                     }
-                    txn.set(group_last_key(th), n.to_string().into_bytes())
-                })
-                .unwrap_or_else(|e| common::child_fail(&format!("side commit {th}/{n}: {e:?}")));
-                common::child_emit(&format!("GACK {th} {n}"));
+                } else {
+                    txn.commit().unwrap_or_else(|e| side_fail(th, n, &e));
+                    common::child_emit(&format!("GACK {th} {n}"));
+                }
                 n += 1;
             }
         });
@@ -190,6 +207,10 @@ fn crash_child_entry() {
         t += 1;
     }
     std::process::exit(3);
+}
+
+fn side_fail(th: usize, n: u64, e: &brock::Error) -> ! {
+    common::child_fail(&format!("side commit {th}/{n}: {e:?}"))
 }
 
 /// What one child run acknowledged.
