@@ -58,8 +58,13 @@ pub(crate) struct CompactDef {
 }
 
 pub(crate) fn level_states(db: &DbInner, tree: &Tree) -> Vec<LevelState> {
-    let status = db.compact_status.lock();
-    (0..db.opts.max_levels as usize)
+    level_states_in(tree, &db.compact_status.lock(), db.opts.max_levels as usize)
+}
+
+/// The policy's view of `levels` levels of `tree`, given the running
+/// compactions in `status`.
+fn level_states_in(tree: &Tree, status: &CompactStatus, levels: usize) -> Vec<LevelState> {
+    (0..levels)
         .map(|i| {
             let tables = tree.levels().get(i).map_or(&[][..], |v| &v[..]);
             LevelState {
@@ -284,15 +289,7 @@ fn fill_l0(
         top = l0.iter().rev().cloned().collect();
     }
     top.reverse(); // newest first
-    let state: Vec<LevelState> = tree
-        .levels()
-        .iter()
-        .map(|l| LevelState {
-            tables: l.len(),
-            size: size_of(l),
-            compacting_size: 0,
-        })
-        .collect();
+    let state = level_states_in(tree, status, tree.levels().len());
     let base = l0_target(&state, t, size_of(&top));
     let this_range = KeyRange::of_tables(&top);
     let next = tree.levels().get(base).map_or(&[][..], |v| &v[..]);

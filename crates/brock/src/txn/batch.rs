@@ -38,7 +38,6 @@ const DEFAULT_MAX_PENDING: usize = 16;
 pub struct WriteBatch {
     db: Arc<DbInner>,
     txn: Option<Txn>,
-    entries: usize,
     max_entries: usize,
     pending: VecDeque<PendingCommit>,
     max_pending: usize,
@@ -50,7 +49,6 @@ impl WriteBatch {
         WriteBatch {
             db,
             txn: None,
-            entries: 0,
             max_entries: 0,
             pending: VecDeque::new(),
             max_pending: DEFAULT_MAX_PENDING,
@@ -93,7 +91,7 @@ impl WriteBatch {
         let txn = self.txn.get_or_insert_with(|| Txn::new(self.db.clone(), true));
         if let Err(refused) = txn.push(w) {
             let (e, w) = *refused;
-            if !matches!(e, Error::TxnTooBig { .. }) || self.entries == 0 {
+            if !matches!(e, Error::TxnTooBig { .. }) || self.held() == 0 {
                 return Err(e);
             }
             // Full: commit what it holds and put the write in a new one
@@ -102,11 +100,18 @@ impl WriteBatch {
             let txn = self.txn.get_or_insert_with(|| Txn::new(self.db.clone(), true));
             txn.push(w).map_err(|b| b.0)?;
         }
-        self.entries += 1;
-        if self.max_entries > 0 && self.entries >= self.max_entries {
+        if self.max_entries > 0 && self.held() >= self.max_entries {
             self.commit_current()?;
         }
         Ok(())
+    }
+
+    /// Writes in the current transaction (its count includes the commit
+    /// marker).
+    fn held(&self) -> usize {
+        self.txn
+            .as_ref()
+            .map_or(0, |t| t.count.saturating_sub(1) as usize)
     }
 
     /// Queues the current transaction's commit, first waiting for the
@@ -115,7 +120,6 @@ impl WriteBatch {
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };
-        self.entries = 0;
         while self.pending.len() >= self.max_pending {
             if let Some(p) = self.pending.pop_front() {
                 self.settle(p.wait())?;
