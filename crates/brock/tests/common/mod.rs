@@ -17,24 +17,53 @@ pub fn fixtures_dir() -> PathBuf {
 
 /// A fresh extraction of both fixture archives, once per test process.
 /// Directories are copies: tests may modify them.
+///
+/// A `static` is never dropped, so a `TempDir` here would outlive the
+/// process on disk (55 MB per test binary run, which once filled the
+/// disk). Instead each process extracts into `fixtures-<pid>` under the
+/// target's scratch directory and first removes the extractions of
+/// processes that are gone.
 pub fn extracted() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("brock-fixtures");
+        std::fs::create_dir_all(&root).expect("fixture scratch dir");
+        sweep_dead_extractions(&root);
+        let dir = root.join(format!("fixtures-{}", std::process::id()));
+        // A directory of ours that exists is left by a dead process whose
+        // pid we now have: start over.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("fixture dir");
         for tar in ["handmade-v4.3.1.tar", "generated-v4.3.1.tar"] {
             let status = Command::new("tar")
                 .arg("-S")
                 .arg("-xf")
                 .arg(fixtures_dir().join(tar))
                 .arg("-C")
-                .arg(dir.path())
+                .arg(&dir)
                 .status()
                 .expect("run tar");
             assert!(status.success(), "extracting {tar}");
         }
         dir
     })
-    .path()
+}
+
+/// Removes `fixtures-<pid>` directories whose process no longer runs.
+fn sweep_dead_extractions(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("fixtures-")) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The path of one extracted fixture directory.
