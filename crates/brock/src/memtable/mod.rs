@@ -347,7 +347,9 @@ impl Memtable {
     /// `key` (an internal key), if any.
     pub fn get(&self, key: &[u8]) -> Option<crate::table::Found> {
         use ref_cast::RefCast;
-        if !self.bloom.may_contain(user_key(key)) {
+        // An empty memtable (the usual one after a reopen) costs a counter
+        // read, not a key hash and a filter probe.
+        if self.map.is_empty() || !self.bloom.may_contain(user_key(key)) {
             return None;
         }
         let e = self
