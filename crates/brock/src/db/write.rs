@@ -202,9 +202,6 @@ impl Writer {
             }
             let memtable_full = self.is_full() && !self.memtable.is_empty();
             let vlog_full = self.vlog_is_full();
-            // A rewrite never replaces an entry of the live memtable (see
-            // `rewrite_would_replace`): it goes to a fresh one.
-            let memtable_full = memtable_full || self.rewrite_would_replace(&batch[i]);
             if memtable_full || vlog_full {
                 result = self.commit_segment(&mut batch[start..i], start);
                 if result.is_ok() {
@@ -353,25 +350,6 @@ impl Writer {
             }
         }
         self.vptrs.push(slots);
-    }
-
-    /// Whether GC rewrite `req` copies an entry whose key and version are
-    /// in the mutable memtable. Putting it there would replace that entry,
-    /// and the skiplist unlinks the old node before linking the new one: a
-    /// concurrent reader could find neither and read an older version, or
-    /// none. Commits never collide (each has its own timestamp), and a
-    /// rewrite into a newer memtable wins over the older copy (`get_raw`).
-    fn rewrite_would_replace(&mut self, req: &WriteRequest) -> bool {
-        let Some(rw) = &req.rewrite else {
-            return false;
-        };
-        req.entries.iter().zip(rw).any(|(w, r)| {
-            self.key_buf.clear();
-            append_key_with_version(&mut self.key_buf, &w.key, r.version);
-            self.memtable
-                .get(&self.key_buf)
-                .is_some_and(|f| f.version == r.version)
-        })
     }
 
     fn is_full(&self) -> bool {
