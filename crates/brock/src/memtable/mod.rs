@@ -139,43 +139,54 @@ impl MemValue {
 
 /// A bloom filter over the user keys of a memtable, filled by the writer and
 /// read concurrently (bits are set with atomic ORs), so a lookup of a key the
-/// memtable does not hold skips the skiplist search.
+/// memtable does not hold skips the tree search.
+///
+/// Blocked: a key's bits all lie in one 64-byte block, so an insert or a
+/// lookup touches one cache line instead of one per probe (at ~10 bits per
+/// entry the false-positive rate goes from ~1% to ~1.5%).
 #[derive(Debug)]
 struct MemBloom {
-    bits: Vec<std::sync::atomic::AtomicU64>,
+    blocks: Vec<BloomBlock>,
 }
+
+/// 512 bits on one cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct BloomBlock([std::sync::atomic::AtomicU64; 8]);
 
 impl MemBloom {
     const PROBES: u32 = 4;
 
     fn new(expected_entries: usize) -> Self {
         // ~10 bits per entry.
-        let words = (expected_entries * 10 / 64).clamp(16, 1 << 22);
+        let blocks = (expected_entries * 10 / 512).clamp(2, 1 << 19);
         MemBloom {
-            bits: (0..words).map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
+            blocks: (0..blocks).map(|_| BloomBlock::default()).collect(),
         }
     }
 
-    fn positions(&self, user_key: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
+    /// The key's block and its (word, mask) pairs there.
+    fn positions(&self, user_key: &[u8]) -> (&BloomBlock, impl Iterator<Item = (usize, u64)>) {
         let h = crate::format::checksum::xxhash64(user_key);
-        let n = (self.bits.len() * 64) as u64;
-        let (mut a, b) = (h, h.rotate_right(32) | 1);
-        (0..Self::PROBES).map(move |_| {
-            let bit = a % n;
-            a = a.wrapping_add(b);
+        let block = &self.blocks[((h >> 32) % self.blocks.len() as u64) as usize];
+        // Nine bits of the low half per probe pick one of the block's 512 bits.
+        let bits = (0..Self::PROBES).map(move |j| {
+            let bit = (h >> (9 * j)) & 511;
             ((bit / 64) as usize, 1u64 << (bit % 64))
-        })
+        });
+        (block, bits)
     }
 
     fn insert(&self, user_key: &[u8]) {
-        for (w, m) in self.positions(user_key) {
-            self.bits[w].fetch_or(m, AtomicOrdering::Relaxed);
+        let (block, bits) = self.positions(user_key);
+        for (w, m) in bits {
+            block.0[w].fetch_or(m, AtomicOrdering::Relaxed);
         }
     }
 
     fn may_contain(&self, user_key: &[u8]) -> bool {
-        self.positions(user_key)
-            .all(|(w, m)| self.bits[w].load(AtomicOrdering::Relaxed) & m != 0)
+        let (block, mut bits) = self.positions(user_key);
+        bits.all(|(w, m)| block.0[w].load(AtomicOrdering::Relaxed) & m != 0)
     }
 }
 
@@ -420,6 +431,22 @@ mod tests {
             expires_at: 0,
             value: Bytes::copy_from_slice(s.as_bytes()),
         }
+    }
+
+    /// Every inserted key passes the memtable filter, and at its sizing
+    /// (~10 bits per entry) few others do.
+    #[test]
+    fn filter_has_no_false_negatives_and_few_false_positives() {
+        let n = 20_000;
+        let f = MemBloom::new(n);
+        for i in 0..n {
+            f.insert(format!("key{i}").as_bytes());
+        }
+        assert!((0..n).all(|i| f.may_contain(format!("key{i}").as_bytes())));
+        let false_positives = (0..n)
+            .filter(|i| f.may_contain(format!("other{i}").as_bytes()))
+            .count();
+        assert!(false_positives < n * 3 / 100, "{false_positives} of {n}");
     }
 
     #[test]
