@@ -296,6 +296,40 @@ mod tests {
         }
     }
 
+    /// A walk leaf by leaf (as memtable iterators do) while the writer splits
+    /// leaves and inner nodes sees keys strictly ascending and every key
+    /// inserted before the walk began.
+    #[test]
+    fn walks_racing_splits_are_ordered_and_complete() {
+        let t = Arc::new(BTree::default());
+        let done = Arc::new(AtomicUsize::new(0));
+        let n = 30_000usize;
+        let key = |i: usize| key_with_version(format!("{:08}", (i * 7919) % n).as_bytes(), 1);
+        std::thread::scope(|s| {
+            let (t2, done2) = (t.clone(), done.clone());
+            s.spawn(move || {
+                let mut walks = 0;
+                while done2.load(AtomicOrdering::Acquire) < n || walks == 0 {
+                    let before = done2.load(AtomicOrdering::Acquire);
+                    let seen = collect(&t2);
+                    assert!(
+                        seen.windows(2)
+                            .all(|w| compare_keys(&w[0], &w[1]) == Ordering::Less)
+                    );
+                    let set: std::collections::HashSet<&Vec<u8>> = seen.iter().collect();
+                    for i in 0..before {
+                        assert!(set.contains(&key(i)), "key {i} of {before} missing from a walk");
+                    }
+                    walks += 1;
+                }
+            });
+            for i in 0..n {
+                t.insert(MemKey::new(&key(i)), MemValue::default());
+                done.store(i + 1, AtomicOrdering::Release);
+            }
+        });
+    }
+
     /// Readers racing the writer always find every key inserted before they
     /// looked, with its value.
     #[test]
