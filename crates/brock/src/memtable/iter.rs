@@ -1,5 +1,5 @@
 //! A [`KvIterator`] over a memtable that owns its `Arc`, so it can outlive
-//! the borrow a skiplist cursor needs: it copies entries (small values into
+//! a leaf's read lock: it copies entries (small values into
 //! one buffer, big ones as `Bytes` clones) in small batches and refills from
 //! just past the last one.
 

@@ -27,11 +27,11 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 /// average tower and alignment).
 pub const NODE_OVERHEAD: u64 = 24;
 
-/// Keys up to this long live inside the skiplist node.
+/// Keys up to this long live inside the memtable's leaf.
 const INLINE_KEY: usize = 46;
 
 /// An internal key ordered by [`compare_keys`]. Short keys (most keys) are
-/// stored inline, so a skiplist search compares bytes already in the node
+/// stored inline, so a leaf search compares bytes already in the leaf
 /// instead of chasing a pointer per step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemKey {
