@@ -585,10 +585,10 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
                 s.spawn(move || -> Result<()> {
                     let mut sources: Vec<Box<dyn KvIterator + Send>> = Vec::new();
                     for t in &def.top {
-                        sources.push(Box::new(TableIterator::new(t.clone())));
+                        sources.push(Box::new(TableIterator::new(t.clone()).without_cache()));
                     }
                     if !def.bot.is_empty() {
-                        sources.push(Box::new(ConcatIterator::new(def.bot.clone())));
+                        sources.push(Box::new(ConcatIterator::new(def.bot.clone()).without_cache()));
                     }
                     let mut it = MergeIterator::new(sources);
                     let stats = compact_range(&mut it, range, gc, bopts, too_much_overlap, &mut |mut b| {

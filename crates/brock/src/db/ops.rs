@@ -424,7 +424,7 @@ fn rewrite_without(db: &DbInner, level: usize, t: &Arc<Table>, prefixes: &[Vec<u
         table_size: u64::from(u32::MAX),
     };
     let mut outputs = Vec::new();
-    let mut it = TableIterator::new(t.clone());
+    let mut it = TableIterator::new(t.clone()).without_cache();
     let stats = compact_range(&mut it, &KeyRange::default(), &gc, bopts, &|_| false, &mut |b| {
         outputs.push(compact::write_table(db, b)?);
         Ok(())

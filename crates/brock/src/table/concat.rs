@@ -17,6 +17,7 @@ pub struct ConcatIterator<T: Borrow<Table> + Clone> {
     tables: Vec<T>,
     idx: usize,
     cur: Option<TableIterator<T>>,
+    use_cache: bool,
 }
 
 impl<T: Borrow<Table> + Clone> ConcatIterator<T> {
@@ -26,12 +27,24 @@ impl<T: Borrow<Table> + Clone> ConcatIterator<T> {
             tables,
             idx: 0,
             cur: None,
+            use_cache: true,
         }
+    }
+
+    /// Reads every table past the block cache ([`TableIterator::without_cache`]).
+    #[must_use]
+    pub fn without_cache(mut self) -> Self {
+        self.use_cache = false;
+        self
     }
 
     fn open(&mut self, idx: usize) -> Result<()> {
         self.idx = idx;
-        self.cur = self.tables.get(idx).cloned().map(TableIterator::new);
+        let use_cache = self.use_cache;
+        self.cur = self.tables.get(idx).cloned().map(|t| {
+            let it = TableIterator::new(t);
+            if use_cache { it } else { it.without_cache() }
+        });
         if let Some(it) = &mut self.cur {
             it.seek_to_first()?;
         }

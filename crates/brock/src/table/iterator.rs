@@ -19,6 +19,8 @@ pub struct TableIterator<T: Borrow<Table>> {
     block: Option<Arc<Block>>,
     entry: usize,
     key: Vec<u8>,
+    /// Read blocks through the block cache (false: Badger's `NOCACHE`).
+    use_cache: bool,
 }
 
 impl<T: Borrow<Table>> TableIterator<T> {
@@ -30,7 +32,19 @@ impl<T: Borrow<Table>> TableIterator<T> {
             block: None,
             entry: 0,
             key: Vec::new(),
+            use_cache: true,
         }
+    }
+
+    /// Reads blocks straight from the file, neither looking them up in the
+    /// block cache nor adding them (Badger's `NOCACHE`, which its
+    /// compactions use): a compaction reads every block of tables it is
+    /// about to delete once, and caching them would only evict the blocks
+    /// readers use.
+    #[must_use]
+    pub fn without_cache(mut self) -> Self {
+        self.use_cache = false;
+        self
     }
 
     fn load(&mut self, idx: usize) -> Result<()> {
@@ -40,7 +54,11 @@ impl<T: Borrow<Table>> TableIterator<T> {
             return Ok(());
         }
         if self.block.is_none() || self.block_idx != idx {
-            self.block = Some(table.block(idx)?);
+            self.block = Some(if self.use_cache {
+                table.block(idx)?
+            } else {
+                Arc::new(table.read_block(idx)?)
+            });
             self.block_idx = idx;
         }
         Ok(())
@@ -100,5 +118,53 @@ impl<T: Borrow<Table>> KvIterator for TableIterator<T> {
             Some(b) => b.value(self.entry),
             None => ValueStruct::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::key_with_version;
+    use crate::table::{BlockCache, BuilderOptions, TableBuilder, TableOptions};
+
+    /// A walk without the cache reads every entry and leaves the cache
+    /// empty; the same walk with it fills the cache.
+    #[test]
+    fn a_walk_without_the_cache_leaves_it_untouched() {
+        let mut b = TableBuilder::new(BuilderOptions::default());
+        let value = [7u8; 100];
+        for i in 0..2000u32 {
+            let v = ValueStruct {
+                value: &value,
+                ..ValueStruct::default()
+            };
+            b.add(&key_with_version(format!("k{i:06}").as_bytes(), 1), &v, 0);
+        }
+        let cache = BlockCache::new(64 << 20, 4096);
+        let opts = TableOptions {
+            id: 1,
+            compression: crate::format::CompressionType::Snappy,
+            key_id: 0,
+            verify_blocks: true,
+        };
+        let vfs = crate::vfs::MemVfs::new();
+        let path = std::path::Path::new("000001.sst");
+        vfs.put_file(path, &b.finish());
+        let file = crate::vfs::Vfs::open_read(&vfs, path).unwrap();
+        let t = Table::open_cached(file, opts, Some(cache.clone())).unwrap();
+        assert!(t.block_count() > 10);
+        let walk = |mut it: TableIterator<&Table>| {
+            it.seek_to_first().unwrap();
+            let mut n = 0;
+            while it.valid() {
+                n += 1;
+                it.next().unwrap();
+            }
+            n
+        };
+        assert_eq!(walk(TableIterator::new(&t).without_cache()), 2000);
+        assert_eq!(cache.weight(), 0, "a walk without the cache added blocks to it");
+        assert_eq!(walk(TableIterator::new(&t)), 2000);
+        assert!(cache.weight() > 0);
     }
 }
