@@ -82,31 +82,6 @@ impl PartialOrd for MemKey {
     }
 }
 
-/// A borrowed internal key with the same order, so lookups need no
-/// allocation (`ref-cast` makes the `&[u8]` → `&KeyRef` cast safe).
-#[derive(Debug, PartialEq, Eq, ref_cast::RefCast)]
-#[repr(transparent)]
-pub struct KeyRef([u8]);
-
-impl Ord for KeyRef {
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare_keys(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for KeyRef {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl std::borrow::Borrow<KeyRef> for MemKey {
-    fn borrow(&self) -> &KeyRef {
-        use ref_cast::RefCast;
-        KeyRef::ref_cast(self.as_bytes())
-    }
-}
-
 /// A value as a memtable stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MemValue {
@@ -394,25 +369,20 @@ impl Memtable {
     pub(crate) fn batch_from(&self, from: Option<(&[u8], bool)>, max: usize, out: &mut Batch) {
         out.entries.clear();
         out.buf.clear();
-        let mut from: Option<(Vec<u8>, bool)> = from.map(|(k, exclusive)| (k.to_vec(), exclusive));
-        loop {
-            let next = self.map.with_leaf(
-                from.as_ref().map(|(k, _)| k.as_slice()),
-                from.as_ref().is_some_and(|(_, e)| *e),
-                |ks, vs, at, next| {
-                    for (k, v) in ks[at..].iter().zip(&vs[at..]) {
-                        if out.entries.len() == max {
-                            return None;
-                        }
-                        out.push(k, v);
-                    }
-                    next.cloned()
-                },
-            );
-            match next {
-                Some(n) if out.entries.len() < max => from = Some((n.as_bytes().to_vec(), false)),
-                _ => return,
+        // Copies from `at` on; returns where the next leaf starts unless `out` is full.
+        let mut copy = |ks: &[MemKey], vs: &[MemValue], at: usize, next: Option<&MemKey>| {
+            for (k, v) in ks[at..].iter().zip(&vs[at..]) {
+                if out.entries.len() == max {
+                    return None;
+                }
+                out.push(k, v);
             }
+            next.filter(|_| out.entries.len() < max).cloned()
+        };
+        let (key, exclusive) = from.map_or((None, false), |(k, e)| (Some(k), e));
+        let mut next = self.map.with_leaf(key, exclusive, &mut copy);
+        while let Some(n) = next {
+            next = self.map.with_leaf(Some(n.as_bytes()), false, &mut copy);
         }
     }
 }
