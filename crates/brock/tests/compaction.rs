@@ -662,11 +662,14 @@ fn model_with_heavy_overwrites_and_deletes() {
             "seed {seed}: db.levels() shows no data in L2 or below at the end: {:?}",
             cov.final_levels
         );
-        // Every level down to the last took part, not just L0 → last.
+        // Every level from the base down to the last (L3) took part, not
+        // just L0 → last. The base level is dynamic: which one L0 first
+        // feeds depends on how much data the background compactions found,
+        // so on a loaded machine it can be L2 instead of L1.
+        let base = (1..3).find(|b| cov.kinds.contains_key(&format!("L0→L{b}")));
         assert!(
-            cov.kinds.keys().any(|k| k.starts_with("L0→L"))
-                && ["L1→L2", "L2→L3"].iter().all(|k| cov.kinds.contains_key(*k)),
-            "seed {seed}: L0 → base, L1 → L2 and L2 → L3 should all have been seen: {:?}",
+            base.is_some_and(|b| (b..3).all(|k| cov.kinds.contains_key(&format!("L{k}→L{}", k + 1)))),
+            "seed {seed}: L0 → base and every level from the base to L3 should have been seen: {:?}",
             cov.kinds
         );
     }
