@@ -132,6 +132,149 @@ pub fn same_user_key(a: &[u8], b: &[u8]) -> bool {
     user_key(a) == user_key(b)
 }
 
+/// 8-byte, order-keeping summaries of sorted keys that share a prefix.
+///
+/// Every user key of a sorted run (a table's block base keys, a block's
+/// entries) begins with the run's common prefix, so the 8 user-key bytes after
+/// it, big-endian and zero-padded, never decrease along the run. A search
+/// over those summaries touches a few contiguous cache lines instead of a
+/// key (and its header) per step; only keys whose summary ties with the
+/// probe's need a full comparison. The prefix and the summaries share one
+/// buffer, and a run longer than two groups also keeps every
+/// [`GROUP`]-th summary in a small array, so a search reads that array
+/// (warm when the run is searched often) and then one group.
+/// Built in memory when a table or block is opened; nothing is stored on disk.
+#[derive(Debug, Clone, Default)]
+pub struct KeySummaries {
+    /// Length of the user-key prefix every key of the run shares.
+    common_len: usize,
+    /// The common prefix, then one big-endian summary per key, in order.
+    bytes: Vec<u8>,
+    /// Every `GROUP`-th summary, when the run is longer than two groups.
+    coarse: Vec<u64>,
+}
+
+/// Summaries per group of a long run.
+pub const GROUP: usize = 16;
+
+/// The summary of a user key whose first `skip` bytes are the common prefix.
+fn summary_of(user_key: &[u8], skip: usize) -> u64 {
+    let rest = user_key.get(skip..).unwrap_or_default();
+    let mut b = [0u8; 8];
+    let n = rest.len().min(8);
+    b[..n].copy_from_slice(&rest[..n]);
+    u64::from_be_bytes(b)
+}
+
+impl KeySummaries {
+    /// An empty set for a run of internal keys from `first` to `last`;
+    /// [`push`](Self::push) then adds the run's keys in ascending order and
+    /// [`finish`](Self::finish) seals it.
+    pub fn with_bounds(first: &[u8], last: &[u8], capacity: usize) -> Self {
+        let (a, b) = (user_key(first), user_key(last));
+        let n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let mut bytes = Vec::with_capacity(n + 8 * capacity);
+        bytes.extend_from_slice(&a[..n]);
+        KeySummaries {
+            common_len: n,
+            bytes,
+            coarse: Vec::new(),
+        }
+    }
+
+    /// Adds the next key of the run.
+    pub fn push(&mut self, key: &[u8]) {
+        let s = summary_of(user_key(key), self.common_len);
+        self.bytes.extend_from_slice(&s.to_be_bytes());
+    }
+
+    /// Seals the run: builds the group index of a long run.
+    pub fn finish(&mut self) {
+        let n = self.len();
+        if n > 2 * GROUP {
+            self.coarse = (0..n).step_by(GROUP).map(|i| self.summary(i)).collect();
+        }
+        self.bytes.shrink_to_fit();
+    }
+
+    /// The number of keys summarised.
+    pub fn len(&self) -> usize {
+        (self.bytes.len() - self.common_len) / 8
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes held, for cache accounting.
+    pub fn size_in_memory(&self) -> usize {
+        self.bytes.len() + 8 * self.coarse.len()
+    }
+
+    fn summary(&self, i: usize) -> u64 {
+        let at = self.common_len + 8 * i;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.bytes[at..at + 8]);
+        u64::from_be_bytes(b)
+    }
+
+    /// How many summaries are below `p`.
+    fn count_below(&self, p: u64) -> usize {
+        let (start, end) = if self.coarse.is_empty() {
+            (0, self.len())
+        } else {
+            // coarse[j] is summary j·GROUP: the count lies in the group
+            // before the first coarse entry that is not below p.
+            let c = self.coarse.partition_point(|&x| x < p);
+            if c == 0 {
+                return 0;
+            }
+            ((c - 1) * GROUP, (c * GROUP).min(self.len()))
+        };
+        // A branch-free count over a group's two cache lines.
+        start
+            + (start..end)
+                .map(|i| usize::from(self.summary(i) < p))
+                .sum::<usize>()
+    }
+
+    /// The number of leading keys for which `before(i)` holds, where `before`
+    /// compares key `i` with `key` and holds for a prefix of the run (keys
+    /// below `key`, or keys not above it). Only keys whose summary equals
+    /// `key`'s are passed to `before`; every other key is placed by its
+    /// summary, which requires `before` to hold for every key whose user key
+    /// sorts below `key`'s and for none whose user key sorts above.
+    pub fn partition_point(&self, key: &[u8], mut before: impl FnMut(usize) -> bool) -> usize {
+        let uk = user_key(key);
+        let common = &self.bytes[..self.common_len];
+        if !uk.starts_with(common) {
+            // Every key of the run starts with `common`: the probe sorts
+            // before all of them or after all of them.
+            return if compare_bytes(uk, common) == Ordering::Less {
+                0
+            } else {
+                self.len()
+            };
+        }
+        let p = summary_of(uk, self.common_len);
+        let mut lo = self.count_below(p);
+        let mut hi = lo;
+        while hi < self.len() && self.summary(hi) == p {
+            hi += 1;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if before(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +330,50 @@ mod tests {
             c.extend_from_slice(&b);
             proptest::prop_assert_eq!(compare_bytes(&a, &c), a.cmp(&c));
             proptest::prop_assert_eq!(compare_bytes(&c, &a), c.cmp(&a));
+        }
+
+        /// A summary search places every probe where a plain search over
+        /// the keys does, for "below the probe" and "not above it": runs of
+        /// one key and of many (with the group index), user keys of mixed
+        /// lengths over a long shared prefix (so summaries tie and zero
+        /// padding matters), several versions per key, and probes inside,
+        /// before and after the run.
+        #[test]
+        fn key_summaries_search_as_a_plain_search(
+            keys in proptest::collection::vec(
+                (proptest::collection::vec(0u8..3, 0..14), 0u64..4), 1..120),
+            probes in proptest::collection::vec(
+                (proptest::collection::vec(0u8..4, 0..16), 0u64..5), 1..40),
+            prefix_len in 0usize..12,
+        ) {
+            let prefix = vec![1u8; prefix_len];
+            let mut run: Vec<Vec<u8>> = keys
+                .iter()
+                .map(|(k, v)| key_with_version(&[prefix.as_slice(), k].concat(), *v))
+                .collect();
+            run.sort_by(|a, b| compare_keys(a, b));
+            run.dedup();
+            let mut sums = KeySummaries::with_bounds(&run[0], &run[run.len() - 1], run.len());
+            for k in &run {
+                sums.push(k);
+            }
+            sums.finish();
+            proptest::prop_assert_eq!(sums.len(), run.len());
+            for (k, v) in probes {
+                // Half the probes share the run's prefix.
+                let uk = if v % 2 == 0 { [prefix.as_slice(), &k].concat() } else { k };
+                let probe = key_with_version(&uk, v);
+                let below = |i: usize| compare_keys(&run[i], &probe) == Ordering::Less;
+                let not_above = |i: usize| compare_keys(&run[i], &probe) != Ordering::Greater;
+                proptest::prop_assert_eq!(
+                    sums.partition_point(&probe, below),
+                    run.partition_point(|k| compare_keys(k, &probe) == Ordering::Less)
+                );
+                proptest::prop_assert_eq!(
+                    sums.partition_point(&probe, not_above),
+                    run.partition_point(|k| compare_keys(k, &probe) != Ordering::Greater)
+                );
+            }
         }
     }
 

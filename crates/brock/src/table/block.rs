@@ -22,7 +22,7 @@
 use crate::error::{CorruptionKind, DecodeError};
 use crate::format::checksum;
 use crate::format::cursor::{u16_le_at, u32_be_at, u32_le_at};
-use crate::format::key::compare_keys;
+use crate::format::key::{KeySummaries, compare_keys};
 use crate::format::value_struct::ValueStruct;
 use bytes::Bytes;
 use std::cmp::Ordering;
@@ -43,6 +43,9 @@ pub struct Block {
     count: usize,
     /// Length of the base key (the first entry's full key).
     base_len: usize,
+    /// Summaries of the entries' keys, so a seek reads a few contiguous
+    /// lines instead of an entry header per step.
+    summaries: KeySummaries,
 }
 
 fn bad(offset: usize, detail: &'static str) -> DecodeError {
@@ -94,6 +97,7 @@ impl Block {
             entries_end,
             count,
             base_len: 0,
+            summaries: KeySummaries::default(),
         };
         block.validate()?;
         Ok(block)
@@ -135,13 +139,18 @@ impl Block {
         // Entries must ascend; a cheap check that catches mis-ordered data.
         let mut prev = Vec::with_capacity(self.base_len + 16);
         let mut cur = Vec::with_capacity(self.base_len + 16);
+        self.key_into(self.count - 1, &mut cur);
+        let mut sums = KeySummaries::with_bounds(self.base_key(), &cur, self.count);
         for i in 0..self.count {
             self.key_into(i, &mut cur);
             if i > 0 && compare_keys(&prev, &cur) != Ordering::Less {
                 return Err(bad(self.raw_offset(i), "keys not ascending"));
             }
+            sums.push(&cur);
             std::mem::swap(&mut prev, &mut cur);
         }
+        sums.finish();
+        self.summaries = sums;
         Ok(())
     }
 
@@ -205,16 +214,8 @@ impl Block {
 
     /// Index of the first entry whose key is ≥ `key`, or `len()` if none.
     pub fn seek(&self, key: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.compare_entry(mid, key) == Ordering::Less {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+        self.summaries
+            .partition_point(key, |i| self.compare_entry(i, key) == Ordering::Less)
     }
 
     /// Entry `i`'s version, and whether its user key equals `uk`, without
@@ -263,7 +264,7 @@ impl Block {
 
     /// Bytes held in memory, for cache accounting.
     pub fn size_in_memory(&self) -> usize {
-        self.data.len()
+        self.data.len() + self.summaries.size_in_memory()
     }
 }
 

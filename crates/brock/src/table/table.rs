@@ -20,6 +20,7 @@ use super::block::Block;
 use super::cache::BlockCache;
 use super::compression;
 use crate::error::{CorruptionKind, Error, Result};
+use crate::format::key::KeySummaries;
 use crate::format::table_index::TableIndex;
 use crate::format::{CompressionType, checksum, compare_keys, user_key};
 use crate::format::{bloom, value_struct::ValueStruct};
@@ -52,10 +53,8 @@ pub struct Table {
     smallest: Vec<u8>,
     biggest: Vec<u8>,
     cache: Option<BlockCache>,
-    /// Every block's base key, end to end, for a cache-friendly block search.
-    base_keys: Vec<u8>,
-    /// End of each block's base key in `base_keys`.
-    base_key_ends: Vec<u32>,
+    /// Summaries of the blocks' base keys, for a cache-friendly block search.
+    base_summaries: KeySummaries,
     /// Unique per opened table, so cached blocks never outlive their table
     /// even when ids restart (drop-all).
     cache_id: u64,
@@ -162,15 +161,21 @@ impl Table {
             index_offset,
             index_len,
             cache: None,
-            base_keys: Vec::new(),
-            base_key_ends: Vec::new(),
+            base_summaries: KeySummaries::default(),
             cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             opened_at: std::time::Instant::now(),
         };
-        for b in &t.index.blocks {
-            t.base_keys.extend_from_slice(&b.base_key);
-            t.base_key_ends.push(t.base_keys.len() as u32);
+        let blocks = &t.index.blocks;
+        let mut sums = KeySummaries::with_bounds(
+            &blocks[0].base_key,
+            &blocks[blocks.len() - 1].base_key,
+            blocks.len(),
+        );
+        for b in blocks {
+            sums.push(&b.base_key);
         }
+        sums.finish();
+        t.base_summaries = sums;
         let last = t.block(t.index.blocks.len() - 1)?;
         last.key_into(last.len() - 1, &mut t.biggest);
         t.cache = cache;
@@ -271,22 +276,12 @@ impl Table {
     /// Index of the block that may hold the first key ≥ `key`.
     fn block_for(&self, key: &[u8]) -> usize {
         // First block whose base key is > key; the answer is in the block before it.
-        let (mut lo, mut hi) = (0, self.base_key_ends.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let start = if mid == 0 {
-                0
-            } else {
-                self.base_key_ends[mid - 1] as usize
-            };
-            let base = &self.base_keys[start..self.base_key_ends[mid] as usize];
-            if compare_keys(base, key) != std::cmp::Ordering::Greater {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo.saturating_sub(1)
+        let blocks = &self.index.blocks;
+        self.base_summaries
+            .partition_point(key, |i| {
+                compare_keys(&blocks[i].base_key, key) != std::cmp::Ordering::Greater
+            })
+            .saturating_sub(1)
     }
 
     /// The first entry with internal key ≥ `key`: its key and value.
