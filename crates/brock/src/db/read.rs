@@ -9,7 +9,7 @@
 
 use super::{DbInner, View};
 use crate::error::{Error, Result};
-use crate::format::meta::{BIT_VALUE_POINTER, is_deleted_or_expired, now_secs};
+use crate::format::meta::{BIT_VALUE_POINTER, is_deleted_or_expired_now, now_secs};
 use crate::format::{ValuePointer, ValueStruct, key_with_version, user_key, version};
 use crate::iterator::{KvIterator, MergeIterator, VecIterator, VisibleIterator};
 use crate::memtable::MemtableIterator;
@@ -31,7 +31,7 @@ pub struct Item {
 
 impl Item {
     pub(crate) fn from_pending(w: &PendingWrite, read_ts: u64) -> Option<Item> {
-        if is_deleted_or_expired(w.meta, w.expires_at, now_secs()) {
+        if is_deleted_or_expired_now(w.meta, w.expires_at) {
             return None;
         }
         Some(Item {
@@ -76,7 +76,7 @@ impl Item {
 
     /// Tombstone, or expired now. Only all-versions iteration yields these.
     pub fn is_deleted_or_expired(&self) -> bool {
-        is_deleted_or_expired(self.meta, self.expires_at, now_secs())
+        is_deleted_or_expired_now(self.meta, self.expires_at)
     }
 }
 
@@ -157,7 +157,7 @@ pub(crate) fn get(db: &DbInner, key: &[u8], read_ts: u64) -> Result<Option<Item>
     let Some(f) = get_raw(&view, key, read_ts)? else {
         return Ok(None);
     };
-    if is_deleted_or_expired(f.meta, f.expires_at, now_secs()) {
+    if is_deleted_or_expired_now(f.meta, f.expires_at) {
         return Ok(None);
     }
     let value = if f.meta & BIT_VALUE_POINTER != 0 {

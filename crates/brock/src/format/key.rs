@@ -148,7 +148,10 @@ pub fn same_user_key(a: &[u8], b: &[u8]) -> bool {
 pub struct KeySummaries {
     /// Length of the user-key prefix every key of the run shares.
     common_len: usize,
-    /// The common prefix, then one big-endian summary per key, in order.
+    /// Bytes per key: a summary, and a `u32` the owner keeps with it when 12.
+    stride: usize,
+    /// The common prefix, then one record per key, in order: its big-endian
+    /// summary and, when kept, its `u32` (little-endian).
     bytes: Vec<u8>,
     /// Every `GROUP`-th summary, when the run is longer than two groups.
     coarse: Vec<u64>,
@@ -171,21 +174,55 @@ impl KeySummaries {
     /// [`push`](Self::push) then adds the run's keys in ascending order and
     /// [`finish`](Self::finish) seals it.
     pub fn with_bounds(first: &[u8], last: &[u8], capacity: usize) -> Self {
+        Self::new(first, last, capacity, 8)
+    }
+
+    /// As [`with_bounds`](Self::with_bounds), keeping a `u32` with each key
+    /// (added by [`push_with`](Self::push_with), read by [`extra`](Self::extra)):
+    /// a block keeps its entries' offsets there, so the offset of the entry a
+    /// search lands on shares the search's cache line.
+    pub fn with_bounds_and_extra(first: &[u8], last: &[u8], capacity: usize) -> Self {
+        Self::new(first, last, capacity, 12)
+    }
+
+    fn new(first: &[u8], last: &[u8], capacity: usize, stride: usize) -> Self {
         let (a, b) = (user_key(first), user_key(last));
         let n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-        let mut bytes = Vec::with_capacity(n + 8 * capacity);
+        let mut bytes = Vec::with_capacity(n + stride * capacity);
         bytes.extend_from_slice(&a[..n]);
         KeySummaries {
             common_len: n,
+            stride,
             bytes,
             coarse: Vec::new(),
         }
     }
 
-    /// Adds the next key of the run.
+    /// Adds the next key of the run (to a set made by `with_bounds`).
     pub fn push(&mut self, key: &[u8]) {
+        debug_assert_eq!(self.stride, 8);
         let s = summary_of(user_key(key), self.common_len);
         self.bytes.extend_from_slice(&s.to_be_bytes());
+    }
+
+    /// Adds the next key of the run and its `u32` (to a set made by
+    /// `with_bounds_and_extra`).
+    pub fn push_with(&mut self, key: &[u8], extra: u32) {
+        debug_assert_eq!(self.stride, 12);
+        let s = summary_of(user_key(key), self.common_len);
+        self.bytes.extend_from_slice(&s.to_be_bytes());
+        self.bytes.extend_from_slice(&extra.to_le_bytes());
+    }
+
+    /// The `u32` kept with key `i`.
+    ///
+    /// # Panics
+    /// If `i` is out of range or the set keeps no `u32`s.
+    pub fn extra(&self, i: usize) -> u32 {
+        let at = self.common_len + self.stride * i + 8;
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.bytes[at..at + 4]);
+        u32::from_le_bytes(b)
     }
 
     /// Seals the run: builds the group index of a long run.
@@ -199,7 +236,9 @@ impl KeySummaries {
 
     /// The number of keys summarised.
     pub fn len(&self) -> usize {
-        (self.bytes.len() - self.common_len) / 8
+        (self.bytes.len() - self.common_len)
+            .checked_div(self.stride)
+            .unwrap_or(0)
     }
 
     /// True when there are no keys.
@@ -213,7 +252,7 @@ impl KeySummaries {
     }
 
     fn summary(&self, i: usize) -> u64 {
-        let at = self.common_len + 8 * i;
+        let at = self.common_len + self.stride * i;
         let mut b = [0u8; 8];
         b.copy_from_slice(&self.bytes[at..at + 8]);
         u64::from_be_bytes(b)

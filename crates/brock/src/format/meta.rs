@@ -22,6 +22,12 @@ pub fn is_deleted_or_expired(meta: u8, expires_at: u64, now_secs: u64) -> bool {
     meta & BIT_DELETE != 0 || (expires_at != 0 && expires_at <= now_secs)
 }
 
+/// [`is_deleted_or_expired`] now; the clock is read only for an entry with
+/// an expiry (a point read without TTLs never asks the time).
+pub fn is_deleted_or_expired_now(meta: u8, expires_at: u64) -> bool {
+    meta & BIT_DELETE != 0 || (expires_at != 0 && expires_at <= now_secs())
+}
+
 /// Seconds since the Unix epoch, as Badger compares expiry times.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()

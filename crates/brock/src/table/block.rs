@@ -43,8 +43,9 @@ pub struct Block {
     count: usize,
     /// Length of the base key (the first entry's full key).
     base_len: usize,
-    /// Summaries of the entries' keys, so a seek reads a few contiguous
-    /// lines instead of an entry header per step.
+    /// Summaries of the entries' keys, each with the entry's offset, so a
+    /// seek reads a few contiguous lines instead of an offset and an entry
+    /// header per step.
     summaries: KeySummaries,
 }
 
@@ -140,13 +141,13 @@ impl Block {
         let mut prev = Vec::with_capacity(self.base_len + 16);
         let mut cur = Vec::with_capacity(self.base_len + 16);
         self.key_into(self.count - 1, &mut cur);
-        let mut sums = KeySummaries::with_bounds(self.base_key(), &cur, self.count);
+        let mut sums = KeySummaries::with_bounds_and_extra(self.base_key(), &cur, self.count);
         for i in 0..self.count {
             self.key_into(i, &mut cur);
             if i > 0 && compare_keys(&prev, &cur) != Ordering::Less {
                 return Err(bad(self.raw_offset(i), "keys not ascending"));
             }
-            sums.push(&cur);
+            sums.push_with(&cur, self.raw_offset(i) as u32);
             std::mem::swap(&mut prev, &mut cur);
         }
         sums.finish();
@@ -154,7 +155,13 @@ impl Block {
         Ok(())
     }
 
+    /// Where entry `i` starts: kept with its key summary once validated
+    /// (one cache line for the search and the offset), read from the
+    /// block's offsets array before.
     fn raw_offset(&self, i: usize) -> usize {
+        if i < self.summaries.len() {
+            return self.summaries.extra(i) as usize;
+        }
         u32_le_at(&self.data, self.entries_end + 4 * i).unwrap_or(u32::MAX) as usize
     }
 

@@ -17,7 +17,7 @@
 //! `Corruption` error naming the file and offset, never a panic.
 
 use super::block::Block;
-use super::cache::BlockCache;
+use super::cache::{BlockCache, BlockSlots};
 use super::compression;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::format::key::KeySummaries;
@@ -53,6 +53,8 @@ pub struct Table {
     smallest: Vec<u8>,
     biggest: Vec<u8>,
     cache: Option<BlockCache>,
+    /// Direct slots into the cache, made on the first cached read.
+    slots: std::sync::OnceLock<Arc<BlockSlots>>,
     /// Summaries of the blocks' base keys, for a cache-friendly block search.
     base_summaries: KeySummaries,
     /// Unique per opened table, so cached blocks never outlive their table
@@ -161,6 +163,7 @@ impl Table {
             index_offset,
             index_len,
             cache: None,
+            slots: std::sync::OnceLock::new(),
             base_summaries: KeySummaries::default(),
             cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             opened_at: std::time::Instant::now(),
@@ -245,12 +248,10 @@ impl Table {
     /// Block `i`, from the cache or read, decompressed and validated.
     pub fn block(&self, i: usize) -> Result<Arc<Block>> {
         if let Some(c) = &self.cache {
-            if let Some(b) = c.get(self.cache_id, i as u32) {
-                return Ok(b);
-            }
-            let b = Arc::new(self.read_block(i)?);
-            c.insert(self.cache_id, i as u32, b.clone());
-            return Ok(b);
+            let slots = self
+                .slots
+                .get_or_init(|| Arc::new(BlockSlots::new(self.block_count())));
+            return c.get_or_read(self.cache_id, slots, i as u32, || self.read_block(i));
         }
         Ok(Arc::new(self.read_block(i)?))
     }
