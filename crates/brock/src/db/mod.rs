@@ -10,7 +10,10 @@
 //! - one **flush thread** (`flush.rs`) writes the oldest immutable memtable as
 //!   an L0 table, records it in the MANIFEST, publishes it and deletes the WAL;
 //! - readers take an `Arc<View>` snapshot (memtables and level tree) under a
-//!   brief read lock and never block writers.
+//!   brief read lock and never block writers; a transaction keeps the view
+//!   of its last point read and reuses it while the view's generation (an
+//!   atomic bumped, before the write lock is released, by every publish)
+//!   is unchanged, so a run of point reads takes no lock.
 //!
 //! Lock order: `Oracle::write_order` → `view` → `sync` → `manifest`; none is
 //! held across I/O except `manifest` (its own appends) and `write_order`
@@ -27,7 +30,7 @@ mod write;
 
 pub use gc::GcReport;
 pub use ops::{FlattenProgress, LevelInfo};
-pub(crate) use read::get;
+pub(crate) use read::get_in;
 pub use read::{DbIterator, Item, IterOptions};
 
 use crate::error::{Error, Result};
@@ -53,6 +56,79 @@ pub(crate) struct View {
     pub immutables: Vec<Arc<Memtable>>,
     /// The tables.
     pub tree: Arc<Tree>,
+}
+
+/// The published [`View`] and its generation.
+///
+/// Every change goes through [`ViewCell::write`], whose guard bumps the
+/// generation while it still holds the write lock; anything written into
+/// the new view's memtable afterwards (and the oracle's "applied" mark that
+/// makes it readable) happens after the bump. So a reader that loads the
+/// generation after taking its read timestamp and finds the one it cached
+/// holds the current view, and can skip the lock and reference count.
+#[derive(Debug)]
+pub(crate) struct ViewCell {
+    current: RwLock<Arc<View>>,
+    generation: AtomicU64,
+}
+
+/// Write access to the published view; bumps the generation when dropped.
+pub(crate) struct ViewWriteGuard<'a> {
+    guard: parking_lot::RwLockWriteGuard<'a, Arc<View>>,
+    generation: &'a AtomicU64,
+}
+
+impl std::ops::Deref for ViewWriteGuard<'_> {
+    type Target = Arc<View>;
+    fn deref(&self) -> &Arc<View> {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for ViewWriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Arc<View> {
+        &mut self.guard
+    }
+}
+
+impl Drop for ViewWriteGuard<'_> {
+    fn drop(&mut self) {
+        // Runs before the fields drop, so before the write lock is released.
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl ViewCell {
+    pub fn new(view: View) -> Self {
+        ViewCell {
+            current: RwLock::new(Arc::new(view)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The current view.
+    pub fn read(&self) -> Arc<View> {
+        self.current.read().clone()
+    }
+
+    /// The current view with the generation it belongs to.
+    pub fn read_with_generation(&self) -> (u64, Arc<View>) {
+        let g = self.current.read();
+        (self.generation.load(Ordering::Acquire), g.clone())
+    }
+
+    /// The generation now: equal to a cached one means that view is current.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Exclusive access to change the view.
+    pub fn write(&self) -> ViewWriteGuard<'_> {
+        ViewWriteGuard {
+            guard: self.current.write(),
+            generation: &self.generation,
+        }
+    }
 }
 
 /// A message to the write thread.
@@ -152,7 +228,7 @@ pub(crate) struct DbInner {
     pub vfs: Arc<dyn Vfs>,
     pub dir: PathBuf,
     pub value_dir: PathBuf,
-    pub view: RwLock<Arc<View>>,
+    pub view: ViewCell,
     pub oracle: Oracle,
     pub sender: Mutex<Option<crossbeam_channel::Sender<WriterMsg>>>,
     pub closed: AtomicBool,
@@ -206,7 +282,7 @@ impl std::fmt::Debug for DbInner {
 
 impl DbInner {
     pub fn view(&self) -> Arc<View> {
-        self.view.read().clone()
+        self.view.read()
     }
 
     pub fn check_writable(&self) -> Result<()> {

@@ -14,7 +14,7 @@
 //! leaves every file untouched, instead of failing with "truncate needed".
 
 use super::write::Writer;
-use super::{Counters, DbInner, SyncState, View};
+use super::{Counters, DbInner, SyncState, View, ViewCell};
 use super::{compact, flush};
 use crate::crypto::read_key_registry;
 use crate::discard::DiscardStats;
@@ -217,11 +217,11 @@ pub(crate) fn open(mut opts: Options, vfs: Option<Arc<dyn Vfs>>) -> Result<Arc<D
         vfs,
         dir,
         value_dir,
-        view: RwLock::new(Arc::new(View {
+        view: ViewCell::new(View {
             mutable: mutable.clone(),
             immutables,
             tree: Arc::new(tree),
-        })),
+        }),
         oracle: Oracle::new(max_version, opts.detect_conflicts),
         sender: Mutex::new(None),
         closed: AtomicBool::new(false),

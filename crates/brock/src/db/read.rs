@@ -152,9 +152,11 @@ pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<Fo
 }
 
 /// A point lookup at `read_ts`: `None` when absent, deleted or expired.
-pub(crate) fn get(db: &DbInner, key: &[u8], read_ts: u64) -> Result<Option<Item>> {
-    let view = db.view();
-    let Some(f) = get_raw(&view, key, read_ts)? else {
+///
+/// `view` is one the caller holds: current when its read timestamp was
+/// taken, or later.
+pub(crate) fn get_in(db: &DbInner, view: &View, key: &[u8], read_ts: u64) -> Result<Option<Item>> {
+    let Some(f) = get_raw(view, key, read_ts)? else {
         return Ok(None);
     };
     if is_deleted_or_expired_now(f.meta, f.expires_at) {

@@ -16,7 +16,7 @@ mod oracle;
 pub use batch::WriteBatch;
 pub use oracle::{Oracle, fingerprint};
 
-use crate::db::{DbInner, DbIterator, Item, IterOptions, WriteRequest, WriterMsg};
+use crate::db::{DbInner, DbIterator, Item, IterOptions, View, WriteRequest, WriterMsg};
 use crate::error::{Error, Result};
 use crate::format::key::{INTERNAL_PREFIX, MAX_KEY_SIZE};
 use crate::format::meta::{BIT_DELETE, BIT_DISCARD_EARLIER_VERSIONS};
@@ -144,6 +144,9 @@ pub struct Txn {
     /// the removal has finished.
     reader_seq: u64,
     done: bool,
+    /// The view of the last point read and its generation, reused while
+    /// current (see `db::ViewCell`).
+    view: Option<(u64, Arc<View>)>,
 }
 
 impl std::fmt::Debug for Txn {
@@ -172,6 +175,7 @@ impl Txn {
             count: 1,
             vlog_bytes: 0,
             done: false,
+            view: None,
         }
     }
 
@@ -291,7 +295,12 @@ impl Txn {
                 self.reads.lock().push(fingerprint(key));
             }
         }
-        crate::db::get(&self.db, key, self.read_ts)
+        let cell = &self.db.view;
+        let view = match &self.view {
+            Some((g, v)) if *g == cell.generation() => v,
+            _ => &self.view.insert(cell.read_with_generation()).1,
+        };
+        crate::db::get_in(&self.db, view, key, self.read_ts)
     }
 
     /// Iterates the snapshot (merged with this transaction's pending writes).
