@@ -149,7 +149,7 @@ impl BlockCache {
                 c.set(c.get().wrapping_add(1));
                 c.get()
             });
-            if n % 8 == 0 {
+            if n.is_multiple_of(8) {
                 // Tells the cache the block is in use (sets its reference bit).
                 let _ = self.inner.get(&(table, block));
             }
