@@ -161,7 +161,7 @@ pub struct KeySummaries {
 pub const GROUP: usize = 16;
 
 /// The summary of a user key whose first `skip` bytes are the common prefix.
-fn summary_of(user_key: &[u8], skip: usize) -> u64 {
+pub fn summary_of(user_key: &[u8], skip: usize) -> u64 {
     let rest = user_key.get(skip..).unwrap_or_default();
     let mut b = [0u8; 8];
     let n = rest.len().min(8);
@@ -186,8 +186,8 @@ impl KeySummaries {
     }
 
     fn new(first: &[u8], last: &[u8], capacity: usize, stride: usize) -> Self {
-        let (a, b) = (user_key(first), user_key(last));
-        let n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let a = user_key(first);
+        let n = common_prefix_len(first, last);
         let mut bytes = Vec::with_capacity(n + stride * capacity);
         bytes.extend_from_slice(&a[..n]);
         KeySummaries {
@@ -284,34 +284,61 @@ impl KeySummaries {
     /// `key`'s are passed to `before`; every other key is placed by its
     /// summary, which requires `before` to hold for every key whose user key
     /// sorts below `key`'s and for none whose user key sorts above.
-    pub fn partition_point(&self, key: &[u8], mut before: impl FnMut(usize) -> bool) -> usize {
-        let uk = user_key(key);
-        let common = &self.bytes[..self.common_len];
-        if !uk.starts_with(common) {
-            // Every key of the run starts with `common`: the probe sorts
-            // before all of them or after all of them.
-            return if compare_bytes(uk, common) == Ordering::Less {
-                0
-            } else {
-                self.len()
-            };
-        }
-        let p = summary_of(uk, self.common_len);
-        let mut lo = self.count_below(p);
-        let mut hi = lo;
-        while hi < self.len() && self.summary(hi) == p {
-            hi += 1;
-        }
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if before(mid) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+    pub fn partition_point(&self, key: &[u8], before: impl FnMut(usize) -> bool) -> usize {
+        summary_partition(
+            &self.bytes[..self.common_len],
+            self.len(),
+            |p| self.count_below(p),
+            |i| self.summary(i),
+            key,
+            before,
+        )
     }
+}
+
+/// The length of the user-key prefix two internal keys share: every key
+/// sorted between them shares it too.
+pub fn common_prefix_len(first: &[u8], last: &[u8]) -> usize {
+    let (a, b) = (user_key(first), user_key(last));
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The search behind [`KeySummaries::partition_point`], over any store of
+/// summaries: `len` keys sharing the user-key prefix `common`, summary `i`
+/// from `summary`, and `count_below(p)` the number of summaries below `p`.
+pub fn summary_partition(
+    common: &[u8],
+    len: usize,
+    count_below: impl FnOnce(u64) -> usize,
+    summary: impl Fn(usize) -> u64,
+    key: &[u8],
+    mut before: impl FnMut(usize) -> bool,
+) -> usize {
+    let uk = user_key(key);
+    if !uk.starts_with(common) {
+        // Every key of the run starts with `common`: the probe sorts
+        // before all of them or after all of them.
+        return if compare_bytes(uk, common) == Ordering::Less {
+            0
+        } else {
+            len
+        };
+    }
+    let p = summary_of(uk, common.len());
+    let mut lo = count_below(p);
+    let mut hi = lo;
+    while hi < len && summary(hi) == p {
+        hi += 1;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 #[cfg(test)]
