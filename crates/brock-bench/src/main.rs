@@ -329,6 +329,19 @@ const METRICS: &[Metric] = &[
         get: |r| Some(r.disk_write_bytes? as f64 / (r.mb_per_sec * r.secs * 1e6)),
         precision: 2,
     },
+    // Bytes that reached (or will reach) the device: dirtied pages minus
+    // those dropped before writeback (a WAL deleted after its flush). It
+    // depends on writeback timing, so the goal stays on wchar; shown because
+    // it is what wears an SSD.
+    Metric {
+        name: "fill write amp (to device)",
+        op: Op::Write,
+        get: |r| {
+            let written = r.disk_write_bytes?.saturating_sub(r.cancelled_write_bytes?);
+            Some(written as f64 / (r.mb_per_sec * r.secs * 1e6))
+        },
+        precision: 2,
+    },
     Metric {
         name: "fill longest batch s",
         op: Op::Write,

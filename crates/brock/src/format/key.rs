@@ -315,14 +315,15 @@ pub fn summary_partition(
     mut before: impl FnMut(usize) -> bool,
 ) -> usize {
     let uk = user_key(key);
-    if !uk.starts_with(common) {
+    // Inline 8-byte compares rather than `starts_with` (a libc call).
+    let head = &uk[..uk.len().min(common.len())];
+    match compare_bytes(head, common) {
+        Ordering::Equal if head.len() == common.len() => {}
         // Every key of the run starts with `common`: the probe sorts
-        // before all of them or after all of them.
-        return if compare_bytes(uk, common) == Ordering::Less {
-            0
-        } else {
-            len
-        };
+        // before all of them (it is below the prefix, or a proper prefix of
+        // it) or after all of them.
+        Ordering::Less | Ordering::Equal => return 0,
+        Ordering::Greater => return len,
     }
     let p = summary_of(uk, common.len());
     let mut lo = count_below(p);

@@ -341,12 +341,17 @@ impl Memtable {
                 return None;
             }
             let v = &vs[at];
+            let value = if v.value.len() <= crate::table::block::COPY_VALUES_UP_TO {
+                bytes::Bytes::copy_from_slice(&v.value)
+            } else {
+                v.value.clone()
+            };
             Some(crate::table::Found {
                 version: version(k),
                 meta: v.meta,
                 user_meta: v.user_meta,
                 expires_at: v.expires_at,
-                value: v.value.clone(),
+                value,
             })
         };
         let next = match self.map.with_leaf(Some(key), false, |ks, vs, at, next| {

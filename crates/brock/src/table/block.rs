@@ -30,8 +30,10 @@ use std::cmp::Ordering;
 /// Bytes of an entry header.
 pub const ENTRY_HEADER_LEN: usize = 4;
 
-/// Values up to this size are copied out of a block rather than shared.
-const COPY_VALUES_UP_TO: usize = 512;
+/// Values up to this size are copied out of a block (or a memtable) rather
+/// than shared: sharing touches the buffer's reference count, a cold line
+/// and an atomic, which costs more than copying a few hundred bytes.
+pub const COPY_VALUES_UP_TO: usize = 512;
 
 /// A decoded, validated block.
 #[derive(Debug, Clone)]
