@@ -21,14 +21,14 @@
 //!
 //! # Searching a node
 //!
-//! A node's keys are ~48 bytes each, so a binary search over 64 of them
+//! A node's keys are ~48 bytes each, so a binary search over 64 or 128 of them
 //! misses the cache at nearly every step. Each node also keeps the 8-byte
 //! summaries of its keys (`format::key::summary_of`, after the prefix its
 //! first and last keys share): a search counts the summaries below the
 //! probe's (8 contiguous lines, loaded in parallel) and compares whole keys
 //! only where summaries tie. An insert between the first and last key adds
 //! one summary; one at either end changes the shared prefix and recomputes
-//! the node's summaries (64 at most).
+//! the node's summaries (128 at most).
 
 use super::{MemKey, MemValue};
 use crate::format::compare_keys;
@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 /// Most entries in a leaf.
-const LEAF_MAX: usize = 64;
+const LEAF_MAX: usize = 128;
 /// Most children of an inner node.
 const INNER_MAX: usize = 64;
 
