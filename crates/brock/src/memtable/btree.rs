@@ -70,10 +70,11 @@ struct Summaries {
 }
 
 impl Summaries {
-    fn of(keys: &[MemKey]) -> Self {
+    /// The summaries of a new node's keys, with room for `capacity`.
+    fn of(keys: &[MemKey], capacity: usize) -> Self {
         let mut s = Summaries {
             skip: 0,
-            sums: Vec::with_capacity(LEAF_MAX.max(INNER_MAX)),
+            sums: Vec::with_capacity(capacity),
         };
         s.rebuild(keys);
         s
@@ -133,11 +134,11 @@ impl Node {
                 let right_keys = keys.split_off(at);
                 let right_values = values.split_off(at);
                 let sep = right_keys[0].clone();
-                *sums = Summaries::of(keys);
+                sums.rebuild(keys);
                 (
                     sep,
                     Node::Leaf {
-                        sums: Summaries::of(&right_keys),
+                        sums: Summaries::of(&right_keys, LEAF_MAX),
                         keys: right_keys,
                         values: right_values,
                     },
@@ -151,11 +152,11 @@ impl Node {
                 let sep = seps.pop().expect(
                     "a full inner node has INNER_MAX - 1 separators, so its left half keeps one to move up",
                 );
-                *sums = Summaries::of(seps);
+                sums.rebuild(seps);
                 (
                     sep,
                     Node::Inner {
-                        sums: Summaries::of(&right_seps),
+                        sums: Summaries::of(&right_seps, INNER_MAX),
                         seps: right_seps,
                         children: right_children,
                     },
@@ -231,7 +232,7 @@ impl BTree {
                 let left = slot.clone();
                 let seps = vec![sep];
                 *slot = Arc::new(RwLock::new(Node::Inner {
-                    sums: Summaries::of(&seps),
+                    sums: Summaries::of(&seps, INNER_MAX),
                     seps,
                     children: vec![left, Arc::new(RwLock::new(right))],
                 }));

@@ -172,8 +172,10 @@ impl BlockCache {
         Ok(b)
     }
 
-    /// The cached block, if present (not through a table's slots).
-    pub fn get(&self, table: u64, block: u32) -> Option<Arc<Block>> {
+    /// The cached block, if present (not through a table's slots); readers
+    /// go through [`get_or_read`](Self::get_or_read).
+    #[cfg(test)]
+    fn get(&self, table: u64, block: u32) -> Option<Arc<Block>> {
         self.inner.get(&(table, block)).map(|c| c.block)
     }
 
