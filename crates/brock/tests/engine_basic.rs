@@ -411,3 +411,51 @@ fn large_commits_are_applied_whole() {
     let db = Db::open(opts()).unwrap();
     check(&db);
 }
+
+/// Items found in a table keep the bytes they were found in: they stay
+/// right after their blocks are evicted from the cache and the store is
+/// closed, for small (copied on `value()`) and large (shared) values, short
+/// (inline) and long keys.
+#[test]
+fn items_outlive_their_blocks_and_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = |i: u32, len: usize| -> Vec<u8> { (0..len).map(|j| (i as usize * 7 + j) as u8).collect() };
+    let key = |i: u32| -> Vec<u8> {
+        let mut k = format!("k{i:06}").into_bytes();
+        if i.is_multiple_of(2) {
+            k.resize(48, b'-');
+        }
+        k
+    };
+    let len = |i: u32| if i.is_multiple_of(3) { 900 } else { 100 };
+    let db = Db::open(small(dir.path())).unwrap();
+    for chunk in (0..600u32).collect::<Vec<_>>().chunks(10) {
+        db.update(|t| {
+            for &i in chunk {
+                t.set(key(i), value(i, len(i)))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    db.close().unwrap();
+
+    // A block cache of a few blocks, so the reads below evict.
+    let db = Db::open(small(dir.path()).with_block_cache_size(16 << 10)).unwrap();
+    let kept: Vec<_> = (0..600u32)
+        .step_by(37)
+        .map(|i| (i, db.view(|t| t.get(&key(i))).unwrap().unwrap()))
+        .collect();
+    for i in 0..600u32 {
+        let got = db.view(|t| t.get(&key(i))).unwrap().unwrap();
+        assert_eq!(got.value_ref(), value(i, len(i)));
+    }
+    db.close().unwrap();
+    drop(db);
+    for (i, item) in kept {
+        assert_eq!(item.key(), key(i));
+        assert_eq!(item.value_ref(), value(i, len(i)));
+        assert_eq!(item.value().unwrap(), value(i, len(i)));
+        assert_eq!(item.clone(), item);
+    }
+}

@@ -13,20 +13,70 @@ use crate::format::meta::{BIT_VALUE_POINTER, is_deleted_or_expired_now, now_secs
 use crate::format::{ValuePointer, ValueStruct, key_with_version, user_key, version};
 use crate::iterator::{KvIterator, MergeIterator, VecIterator, VisibleIterator};
 use crate::memtable::MemtableIterator;
-use crate::table::{Found, OwnedValue};
+use crate::table::{Found, OwnedValue, ValueBytes};
 use crate::txn::{PendingWrite, fingerprint};
 use bytes::Bytes;
 use std::sync::Arc;
 
 /// One version of one key, as a reader sees it.
+///
+/// An item found in a table holds the table block it was found in (a few
+/// KiB, shared with the block cache) instead of a copy of its value, until
+/// it is dropped: keep the bytes of [`Item::value`], not the item, to hold a
+/// value for long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    key: Bytes,
+    key: ItemKey,
     version: u64,
     meta: u8,
     user_meta: u8,
     expires_at: u64,
-    value: Bytes,
+    value: ValueBytes,
+}
+
+/// Keys up to this length are held inside an [`Item`].
+const INLINE_KEY: usize = 32;
+
+/// An item's user key: inline when short, so that a lookup hands back its
+/// key without an allocation; shared otherwise.
+#[derive(Clone)]
+enum ItemKey {
+    Inline { len: u8, buf: [u8; INLINE_KEY] },
+    Shared(Bytes),
+}
+
+impl ItemKey {
+    fn copy_of(key: &[u8]) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE_KEY => {
+                let mut buf = [0; INLINE_KEY];
+                buf[..key.len()].copy_from_slice(key);
+                ItemKey::Inline { len, buf }
+            }
+            _ => ItemKey::Shared(Bytes::copy_from_slice(key)),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            ItemKey::Inline { len, buf } => &buf[..usize::from(*len)],
+            ItemKey::Shared(b) => b,
+        }
+    }
+}
+
+impl PartialEq for ItemKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for ItemKey {}
+
+impl std::fmt::Debug for ItemKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&Bytes::copy_from_slice(self.as_slice()), f)
+    }
 }
 
 impl Item {
@@ -35,18 +85,18 @@ impl Item {
             return None;
         }
         Some(Item {
-            key: w.key.clone(),
+            key: ItemKey::Shared(w.key.clone()),
             version: read_ts,
             meta: w.meta,
             user_meta: w.user_meta,
             expires_at: w.expires_at,
-            value: w.value.clone(),
+            value: w.value.clone().into(),
         })
     }
 
     /// The user key.
     pub fn key(&self) -> &[u8] {
-        &self.key
+        self.key.as_slice()
     }
 
     /// The version (commit timestamp).
@@ -56,7 +106,7 @@ impl Item {
 
     /// The value.
     pub fn value(&self) -> Result<Bytes> {
-        Ok(self.value.clone())
+        Ok(self.value.to_bytes())
     }
 
     /// The value, borrowed.
@@ -109,12 +159,12 @@ fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
         Bytes::copy_from_slice(v.value)
     };
     Ok(Item {
-        key: Bytes::copy_from_slice(user_key(key)),
+        key: ItemKey::copy_of(user_key(key)),
         version: version(key),
         meta: v.meta,
         user_meta: v.user_meta,
         expires_at: v.expires_at,
-        value,
+        value: value.into(),
     })
 }
 
@@ -163,12 +213,12 @@ pub(crate) fn get_in(db: &DbInner, view: &View, key: &[u8], read_ts: u64) -> Res
         return Ok(None);
     }
     let value = if f.meta & BIT_VALUE_POINTER != 0 {
-        resolve(db, f.meta, &f.value)?
+        resolve(db, f.meta, &f.value)?.into()
     } else {
         f.value
     };
     Ok(Some(Item {
-        key: Bytes::copy_from_slice(key),
+        key: ItemKey::copy_of(key),
         version: f.version,
         meta: f.meta,
         user_meta: f.user_meta,

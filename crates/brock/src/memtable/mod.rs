@@ -351,7 +351,7 @@ impl Memtable {
                 meta: v.meta,
                 user_meta: v.user_meta,
                 expires_at: v.expires_at,
-                value,
+                value: value.into(),
             })
         };
         let next = match self.map.with_leaf(Some(key), false, |ks, vs, at, next| {
@@ -430,8 +430,8 @@ mod tests {
         mt.put(&key_with_version(b"a", 1), val("a1"));
         mt.put(&key_with_version(b"a", 5), val("a5"));
         mt.put(&key_with_version(b"ab", 3), val("ab3"));
-        assert_eq!(mt.get(&key_with_version(b"a", 9)).unwrap().value, "a5");
-        assert_eq!(mt.get(&key_with_version(b"a", 4)).unwrap().value, "a1");
+        assert_eq!(mt.get(&key_with_version(b"a", 9)).unwrap().value[..], b"a5"[..]);
+        assert_eq!(mt.get(&key_with_version(b"a", 4)).unwrap().value[..], b"a1"[..]);
         assert!(mt.get(&key_with_version(b"a", 0)).is_none());
         assert!(mt.get(&key_with_version(b"b", 9)).is_none());
         assert_eq!(mt.max_version(), 5);

@@ -256,18 +256,28 @@ impl Block {
         (same, u64::MAX - u64::from_be_bytes(ver))
     }
 
-    /// Entry `i`'s value bytes as a zero-copy slice of the block.
-    ///
-    /// A small value (a value pointer, most inline values) is copied: a
-    /// slice of the block would touch the block buffer's shared reference
-    /// count, another cold cache line (and on its first slice, an
-    /// allocation), which costs more than copying a few hundred bytes.
-    pub fn value_bytes(&self, i: usize) -> Bytes {
-        let v = self.value(i);
-        if v.value.len() <= COPY_VALUES_UP_TO {
-            Bytes::copy_from_slice(v.value)
+    /// Where entry `i`'s value bytes lie in the block (for [`ValueBytes`](super::ValueBytes)).
+    pub fn value_range(&self, i: usize) -> std::ops::Range<usize> {
+        let v = self.value(i).value;
+        let start = v.as_ptr().addr() - self.data.as_ptr().addr();
+        start..start + v.len()
+    }
+
+    /// The block's bytes in `r` (empty when out of range).
+    pub fn bytes(&self, r: std::ops::Range<usize>) -> &[u8] {
+        self.data.get(r).unwrap_or_default()
+    }
+
+    /// The block's bytes in `r` as [`Bytes`]: copied when small (a slice
+    /// of the block would touch the block buffer's shared reference count,
+    /// another cold cache line, and on its first slice allocate — dearer
+    /// than copying a few hundred bytes), else sharing the block's memory.
+    pub fn shared_bytes(&self, r: std::ops::Range<usize>) -> Bytes {
+        let v = self.bytes(r);
+        if v.len() <= COPY_VALUES_UP_TO {
+            Bytes::copy_from_slice(v)
         } else {
-            self.data.slice_ref(v.value)
+            self.data.slice_ref(v)
         }
     }
 

@@ -309,12 +309,14 @@ impl Table {
                     return Ok(None);
                 }
                 let v = b.value(e);
+                let (meta, user_meta, expires_at) = (v.meta, v.user_meta, v.expires_at);
+                let range = b.value_range(e);
                 return Ok(Some(Found {
                     version,
-                    meta: v.meta,
-                    user_meta: v.user_meta,
-                    expires_at: v.expires_at,
-                    value: b.value_bytes(e),
+                    meta,
+                    user_meta,
+                    expires_at,
+                    value: ValueBytes::in_block(b, range),
                 }));
             }
             bi += 1;
@@ -338,8 +340,83 @@ pub struct Found {
     pub user_meta: u8,
     /// Expiry in Unix seconds; 0 = never.
     pub expires_at: u64,
-    /// The value or an encoded value pointer, sharing the block's memory when large.
-    pub value: bytes::Bytes,
+    /// The value or an encoded value pointer.
+    pub value: ValueBytes,
+}
+
+/// A found value's bytes: its own, or a range of the cached block it was
+/// found in, which it keeps alive. A lookup already holds the block, so
+/// handing it over costs neither an allocation nor a copy of the value's
+/// (often cold) cache lines; only [`to_bytes`](Self::to_bytes) copies.
+#[derive(Clone)]
+pub struct ValueBytes(ValueRepr);
+
+#[derive(Clone)]
+enum ValueRepr {
+    Own(bytes::Bytes),
+    InBlock { block: Arc<Block>, start: u32, len: u32 },
+}
+
+impl ValueBytes {
+    /// Bytes `range` of `block`.
+    pub fn in_block(block: Arc<Block>, range: std::ops::Range<usize>) -> Self {
+        // A block is at most a few MiB; a range that does not fit in `u32`
+        // cannot come from one, and is kept as an owned copy instead.
+        match (u32::try_from(range.start), u32::try_from(range.len())) {
+            (Ok(start), Ok(len)) => ValueBytes(ValueRepr::InBlock { block, start, len }),
+            _ => ValueBytes(ValueRepr::Own(bytes::Bytes::copy_from_slice(block.bytes(range)))),
+        }
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            ValueRepr::Own(b) => b,
+            ValueRepr::InBlock { block, start, len } => {
+                let start = *start as usize;
+                block.bytes(start..start + *len as usize)
+            }
+        }
+    }
+
+    /// The bytes as [`Bytes`]: a small value is copied, a large one shares
+    /// the block's memory.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        match &self.0 {
+            ValueRepr::Own(b) => b.clone(),
+            ValueRepr::InBlock { block, start, len } => {
+                let start = *start as usize;
+                block.shared_bytes(start..start + *len as usize)
+            }
+        }
+    }
+}
+
+impl From<bytes::Bytes> for ValueBytes {
+    fn from(b: bytes::Bytes) -> Self {
+        ValueBytes(ValueRepr::Own(b))
+    }
+}
+
+impl std::ops::Deref for ValueBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for ValueBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for ValueBytes {}
+
+impl std::fmt::Debug for ValueBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&bytes::Bytes::copy_from_slice(self), f)
+    }
 }
 
 impl Found {
