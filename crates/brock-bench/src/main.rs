@@ -7,6 +7,11 @@
 //! per workload; the parent prints them on stdout and, unless `--json`, a
 //! summary, a brock/peer ratio table and the project's goals on stderr.
 //!
+//! `--rounds R` repeats the whole set R times, in reverse order every other
+//! round, prints brock's per-round ratios with their medians, and shows each
+//! store's median round in the tables: the stores run one after another, so
+//! on a noisy machine a single round's ratio is weak evidence.
+//!
 //! `--batch` is lowered to what fits in one Brock transaction with the
 //! default options ([`stores::brock::fitting_batch`]), for every store, so
 //! that all run the same batches.
@@ -78,6 +83,11 @@ struct Args {
     /// Run every store in this process (peak RSS is then the process's).
     #[arg(long)]
     in_process: bool,
+    /// Run the whole set of stores this many times, in reverse order every
+    /// other round, and judge on medians: each store runs after the others,
+    /// so on a noisy machine one round's ratio is weak evidence.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Run one store in this process (what the parent asks its children).
     #[arg(long, hide = true)]
     only: Option<String>,
@@ -212,10 +222,58 @@ fn run_all(args: &Args) -> Result<bool> {
             args.batch, cfg.batch, cfg.value_size
         );
     }
-    let mut reports: Vec<Report> = Vec::new();
+    if args.rounds == 0 {
+        return Err("--rounds must be at least 1".into());
+    }
+    let mut rounds: Vec<Vec<Report>> = Vec::new();
     let mut failed = Vec::new();
+    for round in 0..args.rounds {
+        let mut stores = args.stores();
+        if round % 2 == 1 {
+            stores.reverse();
+        }
+        if args.rounds > 1 && !args.json {
+            eprintln!(
+                "brock-bench: round {} of {}: {}",
+                round + 1,
+                args.rounds,
+                stores.join(", ")
+            );
+        }
+        let mut reports = Vec::new();
+        run_round(args, &cfg, &stores, &mut reports, &mut failed)?;
+        rounds.push(reports);
+    }
+    if !args.json {
+        let reports = if rounds.len() > 1 {
+            eprintln!();
+            eprint!("{}", rounds_table(&rounds));
+            median_reports(&rounds)
+        } else {
+            rounds.concat()
+        };
+        eprintln!();
+        eprint!("{}", summary_table(&reports));
+        eprintln!();
+        eprint!("{}", ratio_table(&reports));
+    }
+    if !failed.is_empty() {
+        eprintln!("brock-bench: failed: {}", failed.join(", "));
+    }
+    Ok(failed.is_empty())
+}
+
+/// One round: each of `stores` in turn, its reports appended to `reports`
+/// and its name to `failed` if it failed.
+fn run_round(
+    args: &Args,
+    cfg: &Config,
+    stores: &[String],
+    reports: &mut Vec<Report>,
+    failed: &mut Vec<String>,
+) -> Result<()> {
     let exe = std::env::current_exe()?;
-    for store in args.stores() {
+    for store in stores.iter().cloned() {
         if !args.json {
             eprintln!(
                 "brock-bench: {store}: {} n={} value_size={} batch={} value_threshold={} order={} sync={}",
@@ -240,7 +298,7 @@ fn run_all(args: &Args) -> Result<bool> {
             continue;
         }
         let mut child = Command::new(&exe)
-            .args(args.child_args(&store, &cfg))
+            .args(args.child_args(&store, cfg))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -261,16 +319,80 @@ fn run_all(args: &Args) -> Result<bool> {
             failed.push(store);
         }
     }
-    if !args.json {
-        eprintln!();
-        eprint!("{}", summary_table(&reports));
-        eprintln!();
-        eprint!("{}", ratio_table(&reports));
+    Ok(())
+}
+
+/// The middle of `xs` (the mean of the two middles when even); `None` if empty.
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(xs[n / 2]),
+        _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
     }
-    if !failed.is_empty() {
-        eprintln!("brock-bench: failed: {}", failed.join(", "));
+}
+
+/// Brock's throughput ratio to each peer, per workload and round, with the
+/// median over rounds (the ratio the goals should be read against).
+fn rounds_table(rounds: &[Vec<Report>]) -> String {
+    let all: Vec<&Report> = rounds.iter().flatten().collect();
+    let mut s = String::new();
+    let _ = writeln!(s, "brock's ratio per round (ops/s), and the median:");
+    for op in Op::ALL.into_iter().filter(|o| *o != Op::Gc) {
+        let mut peers: Vec<&str> = Vec::new();
+        for r in all.iter().filter(|r| r.op == op && r.store != "brock") {
+            if !peers.contains(&r.store.as_str()) {
+                peers.push(&r.store);
+            }
+        }
+        for p in peers {
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .filter_map(
+                    |rs| match (ops_per_sec(rs, "brock", op), ops_per_sec(rs, p, op)) {
+                        (Some(b), Some(v)) if v > 0.0 => Some(b / v),
+                        _ => None,
+                    },
+                )
+                .collect();
+            let Some(m) = median(ratios.clone()) else {
+                continue;
+            };
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
+            let _ = writeln!(
+                s,
+                "{:<9} brock/{p:<6} {}  median {m:.2}x",
+                op.name(),
+                each.join(" ")
+            );
+        }
     }
-    Ok(failed.is_empty())
+    let _ = writeln!(
+        s,
+        "(the tables below show, per store and workload, the round with the median throughput)"
+    );
+    s
+}
+
+/// One report per store and workload: the round whose throughput is the
+/// median (the lower middle when even), so the tables below show a run that
+/// happened rather than a blend.
+fn median_reports(rounds: &[Vec<Report>]) -> Vec<Report> {
+    let mut out: Vec<Report> = Vec::new();
+    for r in rounds.iter().flatten() {
+        if out.iter().any(|o| o.store == r.store && o.op == r.op) {
+            continue;
+        }
+        let mut same: Vec<&Report> = rounds
+            .iter()
+            .flatten()
+            .filter(|x| x.store == r.store && x.op == r.op)
+            .collect();
+        same.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+        out.push(same[(same.len() - 1) / 2].clone());
+    }
+    out
 }
 
 /// Operations per CPU second (every thread of the store's process).
