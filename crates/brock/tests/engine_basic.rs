@@ -414,8 +414,8 @@ fn large_commits_are_applied_whole() {
 
 /// Items found in a table keep the bytes they were found in: they stay
 /// right after their blocks are evicted from the cache and the store is
-/// closed, for small (copied on `value()`) and large (shared) values, short
-/// (inline) and long keys.
+/// closed, for short (inline), small (copied on `value()`) and large
+/// (shared) values, short (inline) and long keys, from gets and iterators.
 #[test]
 fn items_outlive_their_blocks_and_the_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -427,7 +427,11 @@ fn items_outlive_their_blocks_and_the_store() {
         }
         k
     };
-    let len = |i: u32| if i.is_multiple_of(3) { 900 } else { 100 };
+    let len = |i: u32| match i {
+        _ if i.is_multiple_of(3) => 900,
+        _ if i.is_multiple_of(5) => 10,
+        _ => 100,
+    };
     let db = Db::open(small(dir.path())).unwrap();
     for chunk in (0..600u32).collect::<Vec<_>>().chunks(10) {
         db.update(|t| {
@@ -450,8 +454,17 @@ fn items_outlive_their_blocks_and_the_store() {
         let got = db.view(|t| t.get(&key(i))).unwrap().unwrap();
         assert_eq!(got.value_ref(), value(i, len(i)));
     }
+    let scanned: Vec<_> = db
+        .view(|t| t.iter(IterOptions::default())?.collect::<Result<Vec<_>, _>>())
+        .unwrap();
+    assert_eq!(scanned.len(), 600);
     db.close().unwrap();
     drop(db);
+    for item in scanned {
+        let i: u32 = std::str::from_utf8(&item.key()[1..7]).unwrap().parse().unwrap();
+        assert_eq!(item.key(), key(i));
+        assert_eq!(item.value().unwrap(), value(i, len(i)));
+    }
     for (i, item) in kept {
         assert_eq!(item.key(), key(i));
         assert_eq!(item.value_ref(), value(i, len(i)));

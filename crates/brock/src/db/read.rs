@@ -26,57 +26,12 @@ use std::sync::Arc;
 /// value for long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    key: ItemKey,
+    key: ValueBytes,
     version: u64,
     meta: u8,
     user_meta: u8,
     expires_at: u64,
     value: ValueBytes,
-}
-
-/// Keys up to this length are held inside an [`Item`].
-const INLINE_KEY: usize = 32;
-
-/// An item's user key: inline when short, so that a lookup hands back its
-/// key without an allocation; shared otherwise.
-#[derive(Clone)]
-enum ItemKey {
-    Inline { len: u8, buf: [u8; INLINE_KEY] },
-    Shared(Bytes),
-}
-
-impl ItemKey {
-    fn copy_of(key: &[u8]) -> Self {
-        match u8::try_from(key.len()) {
-            Ok(len) if key.len() <= INLINE_KEY => {
-                let mut buf = [0; INLINE_KEY];
-                buf[..key.len()].copy_from_slice(key);
-                ItemKey::Inline { len, buf }
-            }
-            _ => ItemKey::Shared(Bytes::copy_from_slice(key)),
-        }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            ItemKey::Inline { len, buf } => &buf[..usize::from(*len)],
-            ItemKey::Shared(b) => b,
-        }
-    }
-}
-
-impl PartialEq for ItemKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for ItemKey {}
-
-impl std::fmt::Debug for ItemKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&Bytes::copy_from_slice(self.as_slice()), f)
-    }
 }
 
 impl Item {
@@ -85,7 +40,7 @@ impl Item {
             return None;
         }
         Some(Item {
-            key: ItemKey::Shared(w.key.clone()),
+            key: w.key.clone().into(),
             version: read_ts,
             meta: w.meta,
             user_meta: w.user_meta,
@@ -96,7 +51,7 @@ impl Item {
 
     /// The user key.
     pub fn key(&self) -> &[u8] {
-        self.key.as_slice()
+        &self.key
     }
 
     /// The version (commit timestamp).
@@ -154,17 +109,17 @@ pub(crate) fn resolve(db: &DbInner, meta: u8, value: &[u8]) -> Result<Bytes> {
 
 fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
     let value = if v.meta & BIT_VALUE_POINTER != 0 {
-        resolve(db, v.meta, v.value)?
+        resolve(db, v.meta, v.value)?.into()
     } else {
-        Bytes::copy_from_slice(v.value)
+        ValueBytes::copy_of(v.value)
     };
     Ok(Item {
-        key: ItemKey::copy_of(user_key(key)),
+        key: ValueBytes::copy_of(user_key(key)),
         version: version(key),
         meta: v.meta,
         user_meta: v.user_meta,
         expires_at: v.expires_at,
-        value: value.into(),
+        value,
     })
 }
 
@@ -218,7 +173,7 @@ pub(crate) fn get_in(db: &DbInner, view: &View, key: &[u8], read_ts: u64) -> Res
         f.value
     };
     Ok(Some(Item {
-        key: ItemKey::copy_of(key),
+        key: ValueBytes::copy_of(key),
         version: f.version,
         meta: f.meta,
         user_meta: f.user_meta,

@@ -344,15 +344,20 @@ pub struct Found {
     pub value: ValueBytes,
 }
 
-/// A found value's bytes: its own, or a range of the cached block it was
-/// found in, which it keeps alive. A lookup already holds the block, so
-/// handing it over costs neither an allocation nor a copy of the value's
-/// (often cold) cache lines; only [`to_bytes`](Self::to_bytes) copies.
+/// A found key's or value's bytes: inline when short, shared, or a range of
+/// the cached block the value was found in, which it keeps alive. A lookup
+/// already holds the block, so handing it over costs neither an allocation
+/// nor a copy of the value's (often cold) cache lines; only
+/// [`to_bytes`](Self::to_bytes) copies.
 #[derive(Clone)]
 pub struct ValueBytes(ValueRepr);
 
+/// Bytes up to this length are held inline by [`ValueBytes::copy_of`].
+const INLINE_BYTES: usize = 32;
+
 #[derive(Clone)]
 enum ValueRepr {
+    Inline { len: u8, buf: [u8; INLINE_BYTES] },
     Own(bytes::Bytes),
     InBlock { block: Arc<Block>, start: u32, len: u32 },
 }
@@ -368,9 +373,22 @@ impl ValueBytes {
         }
     }
 
+    /// A copy of `b`: inline (no allocation) when short.
+    pub fn copy_of(b: &[u8]) -> Self {
+        match u8::try_from(b.len()) {
+            Ok(len) if b.len() <= INLINE_BYTES => {
+                let mut buf = [0; INLINE_BYTES];
+                buf[..b.len()].copy_from_slice(b);
+                ValueBytes(ValueRepr::Inline { len, buf })
+            }
+            _ => ValueBytes(ValueRepr::Own(bytes::Bytes::copy_from_slice(b))),
+        }
+    }
+
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
+            ValueRepr::Inline { len, buf } => &buf[..usize::from(*len)],
             ValueRepr::Own(b) => b,
             ValueRepr::InBlock { block, start, len } => {
                 let start = *start as usize;
@@ -379,10 +397,11 @@ impl ValueBytes {
         }
     }
 
-    /// The bytes as [`Bytes`]: a small value is copied, a large one shares
-    /// the block's memory.
+    /// The bytes as [`Bytes`](bytes::Bytes): a small value is copied, a
+    /// large one shares the block's memory.
     pub fn to_bytes(&self) -> bytes::Bytes {
         match &self.0 {
+            ValueRepr::Inline { .. } => bytes::Bytes::copy_from_slice(self.as_slice()),
             ValueRepr::Own(b) => b.clone(),
             ValueRepr::InBlock { block, start, len } => {
                 let start = *start as usize;
