@@ -131,13 +131,16 @@ fn item_from(db: &DbInner, key: &[u8], v: &ValueStruct<'_>) -> Result<Item> {
 /// source. Sources whose highest version cannot beat the best found so far
 /// are skipped, and an exact hit at `read_ts` ends the search.
 pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<Found>> {
-    let probe = key_with_version(key, read_ts);
+    crate::format::key::with_version(key, read_ts, |probe| get_probe(view, probe, read_ts))
+}
+
+fn get_probe(view: &View, probe: &[u8], read_ts: u64) -> Result<Option<Found>> {
     let mut best: Option<Found> = None;
     for mt in view.mutable.iter().chain(view.immutables.iter()) {
         if best.as_ref().is_some_and(|b| mt.max_version() <= b.version) {
             continue;
         }
-        if let Some(hit) = mt.get(&probe)
+        if let Some(hit) = mt.get(probe)
             && best.as_ref().is_none_or(|b| hit.version > b.version)
         {
             let exact = hit.version == read_ts;
@@ -149,7 +152,7 @@ pub(crate) fn get_raw(view: &View, key: &[u8], read_ts: u64) -> Result<Option<Fo
     }
     if let Some(hit) = view
         .tree
-        .get_newer_than(&probe, best.as_ref().map(|b| b.version))?
+        .get_newer_than(probe, best.as_ref().map(|b| b.version))?
     {
         best = Some(hit);
     }

@@ -32,6 +32,21 @@ pub fn key_with_version(key: &[u8], version: u64) -> Vec<u8> {
     out
 }
 
+/// Calls `f` with `key ‖ version`, built on the stack when short (a point
+/// lookup's probe, made once per get).
+pub fn with_version<R>(key: &[u8], version: u64, f: impl FnOnce(&[u8]) -> R) -> R {
+    const ON_STACK: usize = 64;
+    let n = key.len() + VERSION_LEN;
+    if n <= ON_STACK {
+        let mut buf = [0u8; ON_STACK];
+        buf[..key.len()].copy_from_slice(key);
+        buf[key.len()..n].copy_from_slice(&(u64::MAX - version).to_be_bytes());
+        f(&buf[..n])
+    } else {
+        f(&key_with_version(key, version))
+    }
+}
+
 /// The user-key part of an internal key.
 pub fn user_key(key: &[u8]) -> &[u8] {
     if key.len() < VERSION_LEN {
@@ -84,6 +99,13 @@ pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
+/// `a == b` without the library `memcmp` call for short slices (see
+/// [`compare_bytes`]).
+#[inline]
+pub fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && compare_bytes(a, b) == Ordering::Equal
+}
+
 /// Orders internal keys: user key ascending, then version descending.
 #[inline]
 pub fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
@@ -129,7 +151,7 @@ pub fn compare_split_key(a: &[u8], b: &[u8], key: &[u8]) -> Ordering {
 
 /// True when both internal keys have the same user key.
 pub fn same_user_key(a: &[u8], b: &[u8]) -> bool {
-    user_key(a) == user_key(b)
+    bytes_equal(user_key(a), user_key(b))
 }
 
 /// 8-byte, order-keeping summaries of sorted keys that share a prefix.

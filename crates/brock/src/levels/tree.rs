@@ -122,6 +122,8 @@ impl Tree {
     /// above it are skipped without reading.
     pub fn get_newer_than(&self, key: &[u8], floor: Option<u64>) -> Result<Option<Found>> {
         let uk = user_key(key);
+        // One filter hash for every table (Badger's filters all use it).
+        let hash = crate::format::bloom::hash(uk);
         let mut best: Option<Found> = None;
         // A table can only improve on `best` with a newer version, or with
         // a newer copy of the same version (a value-log GC rewrite: see
@@ -136,7 +138,7 @@ impl Tree {
                 None if floor.is_some_and(|f| max <= f) => return Ok(()),
                 _ => {}
             }
-            if let Some(hit) = t.get(key)? {
+            if let Some(hit) = t.get_hashed(key, hash)? {
                 let better = match best.as_ref() {
                     Some(b) => hit.version > b.version || (hit.version == b.version && rank(&hit) > rank(b)),
                     None => floor.is_none_or(|f| hit.version > f),

@@ -337,7 +337,7 @@ impl Memtable {
         }
         let found = |ks: &[MemKey], vs: &[MemValue], at: usize| {
             let k = ks.get(at)?.as_bytes();
-            if user_key(k) != user_key(key) {
+            if !crate::format::key::same_user_key(k, key) {
                 return None;
             }
             let v = &vs[at];
@@ -358,7 +358,9 @@ impl Memtable {
             if at < ks.len() {
                 Ok(found(ks, vs, at))
             } else {
-                Err(next.filter(|n| user_key(n.as_bytes()) == user_key(key)).cloned())
+                Err(next
+                    .filter(|n| crate::format::key::same_user_key(n.as_bytes(), key))
+                    .cloned())
             }
         }) {
             Ok(hit) => return hit,

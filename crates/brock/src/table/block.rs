@@ -22,7 +22,7 @@
 use crate::error::{CorruptionKind, DecodeError};
 use crate::format::checksum;
 use crate::format::cursor::{u16_le_at, u32_be_at, u32_le_at};
-use crate::format::key::{KeySummaries, compare_keys};
+use crate::format::key::{KeySummaries, bytes_equal, compare_keys};
 use crate::format::value_struct::ValueStruct;
 use bytes::Bytes;
 use std::cmp::Ordering;
@@ -242,7 +242,7 @@ impl Block {
         let ukl = len - 8;
         let same = ukl == uk.len() && {
             let p = overlap.min(ukl);
-            prefix[..p] == uk[..p] && rest[..ukl - p] == uk[p..]
+            bytes_equal(&prefix[..p], &uk[..p]) && bytes_equal(&rest[..ukl - p], &uk[p..])
         };
         let mut ver = [0u8; 8];
         for (j, b) in ver.iter_mut().enumerate() {

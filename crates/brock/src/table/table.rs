@@ -295,8 +295,14 @@ impl Table {
     /// The newest version ≤ the version in `key` of its user key, if this
     /// table has one; a large value shares the cached block's memory (a small one is copied).
     pub fn get(&self, key: &[u8]) -> Result<Option<Found>> {
+        self.get_hashed(key, bloom::hash(user_key(key)))
+    }
+
+    /// As [`get`](Self::get), with the user key's filter hash ([`bloom::hash`]).
+    pub fn get_hashed(&self, key: &[u8], hash: u32) -> Result<Option<Found>> {
         let uk = user_key(key);
-        if self.does_not_have(uk) {
+        let f = &self.index.bloom_filter;
+        if !f.is_empty() && !bloom::may_contain(f, hash) {
             return Ok(None);
         }
         let mut bi = self.block_for(key);
