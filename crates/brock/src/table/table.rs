@@ -242,7 +242,12 @@ impl Table {
 
     /// Whether the bloom filter rules out `user_key`.
     pub fn does_not_have(&self, user_key: &[u8]) -> bool {
-        !self.index.bloom_filter.is_empty() && !bloom::may_contain_key(&self.index.bloom_filter, user_key)
+        self.filter_rules_out(bloom::hash(user_key))
+    }
+
+    /// Whether the bloom filter rules out a user key of filter hash `hash`.
+    fn filter_rules_out(&self, hash: u32) -> bool {
+        !self.index.bloom_filter.is_empty() && !bloom::may_contain(&self.index.bloom_filter, hash)
     }
 
     /// Block `i`, from the cache or read, decompressed and validated.
@@ -293,7 +298,8 @@ impl Table {
     }
 
     /// The newest version ≤ the version in `key` of its user key, if this
-    /// table has one; a large value shares the cached block's memory (a small one is copied).
+    /// table has one; its value is a range of the cached block, which it
+    /// keeps alive ([`ValueBytes`]).
     pub fn get(&self, key: &[u8]) -> Result<Option<Found>> {
         self.get_hashed(key, bloom::hash(user_key(key)))
     }
@@ -301,8 +307,7 @@ impl Table {
     /// As [`get`](Self::get), with the user key's filter hash ([`bloom::hash`]).
     pub fn get_hashed(&self, key: &[u8], hash: u32) -> Result<Option<Found>> {
         let uk = user_key(key);
-        let f = &self.index.bloom_filter;
-        if !f.is_empty() && !bloom::may_contain(f, hash) {
+        if self.filter_rules_out(hash) {
             return Ok(None);
         }
         let mut bi = self.block_for(key);
