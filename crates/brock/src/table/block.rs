@@ -256,11 +256,11 @@ impl Block {
         (same, u64::MAX - u64::from_be_bytes(ver))
     }
 
-    /// Where entry `i`'s value bytes lie in the block (for [`ValueBytes`](super::ValueBytes)).
-    pub fn value_range(&self, i: usize) -> std::ops::Range<usize> {
-        let v = self.value(i).value;
-        let start = v.as_ptr().addr() - self.data.as_ptr().addr();
-        start..start + v.len()
+    /// Where `bytes`, a slice of this block (such as a value from
+    /// [`value`](Self::value)), lie in it.
+    pub fn range_of(&self, bytes: &[u8]) -> std::ops::Range<usize> {
+        let start = bytes.as_ptr().addr().wrapping_sub(self.data.as_ptr().addr());
+        start..start.wrapping_add(bytes.len())
     }
 
     /// The block's bytes in `r` (empty when out of range).

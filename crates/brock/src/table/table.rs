@@ -321,7 +321,7 @@ impl Table {
                 }
                 let v = b.value(e);
                 let (meta, user_meta, expires_at) = (v.meta, v.user_meta, v.expires_at);
-                let range = b.value_range(e);
+                let range = b.range_of(v.value);
                 return Ok(Some(Found {
                     version,
                     meta,
