@@ -472,3 +472,55 @@ fn items_outlive_their_blocks_and_the_store() {
         assert_eq!(item.clone(), item);
     }
 }
+
+/// A commit packs its values of 33 bytes to 4 KiB into one buffer that the
+/// memtable's entries slice, and memtable hits share those slices; shorter
+/// values are copied inline, longer ones kept as given, and values in the
+/// value log become 12-byte pointers. Every kind must stay right in items
+/// kept past later commits, the memtable's flush and the store's close, and
+/// each entry must get its own slice (an off-by-one would shift every value
+/// after the first in a commit).
+#[test]
+fn memtable_items_outlive_their_commit_buffers() {
+    let sizes = [0usize, 1, 32, 33, 200, 4096, 4097, 8000];
+    let value = |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| (i * 31 + j * 7) as u8).collect() };
+    let key = |round: usize, i: usize| format!("r{round}-k{i:03}").into_bytes();
+    // All values inline; then values of 100 bytes or more in the value
+    // log, so the memtable holds 12-byte pointers for them.
+    for threshold in [9000, 100] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = small(dir.path()).with_mem_table_size(1 << 20);
+        let db = Db::open(opts.with_value_threshold(threshold)).unwrap();
+        let mut kept = Vec::new();
+        for round in 0..3 {
+            db.update(|t| {
+                for (i, &len) in sizes.iter().enumerate() {
+                    t.set(key(round, i), value(round * 10 + i, len))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            for (i, &len) in sizes.iter().enumerate() {
+                let item = db.view(|t| t.get(&key(round, i))).unwrap().unwrap();
+                assert_eq!(
+                    item.value_ref(),
+                    value(round * 10 + i, len),
+                    "threshold {threshold} size {len}"
+                );
+                kept.push((round, i, item));
+            }
+        }
+        db.flatten(2).unwrap();
+        db.close().unwrap();
+        drop(db);
+        for (round, i, item) in kept {
+            let len = sizes[i];
+            assert_eq!(item.key(), key(round, i));
+            assert_eq!(
+                item.value().unwrap(),
+                value(round * 10 + i, len),
+                "threshold {threshold} size {len}"
+            );
+        }
+    }
+}

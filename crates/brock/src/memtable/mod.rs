@@ -341,17 +341,20 @@ impl Memtable {
                 return None;
             }
             let v = &vs[at];
-            let value = if v.value.len() <= crate::table::block::COPY_VALUES_UP_TO {
-                bytes::Bytes::copy_from_slice(&v.value)
+            // Short values are copied inline; longer ones are slices of
+            // their commit's buffer (see `db::write::insert_request`), so
+            // sharing one costs a reference count, not an allocation.
+            let value = if v.value.len() <= crate::table::INLINE_BYTES {
+                crate::table::ValueBytes::copy_of(&v.value)
             } else {
-                v.value.clone()
+                v.value.clone().into()
             };
             Some(crate::table::Found {
                 version: version(k),
                 meta: v.meta,
                 user_meta: v.user_meta,
                 expires_at: v.expires_at,
-                value: value.into(),
+                value,
             })
         };
         let next = match self.map.with_leaf(Some(key), false, |ks, vs, at, next| {

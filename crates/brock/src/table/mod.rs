@@ -19,4 +19,4 @@ pub use builder::{BuilderOptions, TableBuilder};
 pub use cache::BlockCache;
 pub use concat::ConcatIterator;
 pub use iterator::TableIterator;
-pub use table::{Found, OwnedValue, Table, TableOptions, ValueBytes};
+pub use table::{Found, INLINE_BYTES, OwnedValue, Table, TableOptions, ValueBytes};

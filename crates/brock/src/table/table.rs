@@ -364,7 +364,7 @@ pub struct Found {
 pub struct ValueBytes(ValueRepr);
 
 /// Bytes up to this length are held inline by [`ValueBytes::copy_of`].
-const INLINE_BYTES: usize = 32;
+pub const INLINE_BYTES: usize = 32;
 
 #[derive(Clone)]
 enum ValueRepr {

@@ -335,7 +335,9 @@ impl Txn {
             return Ok(PendingCommit { done: None });
         }
         self.db.check_writable()?;
-        let entries: Vec<PendingWrite> = std::mem::take(&mut self.pending).into_values().collect();
+        let mut entries: Vec<PendingWrite> = std::mem::take(&mut self.pending).into_values().collect();
+        let threshold = self.db.value_threshold.load(std::sync::atomic::Ordering::Relaxed);
+        share_short_values(&mut entries, threshold);
         let writes = if self.db.oracle.detects_conflicts() {
             entries.iter().map(|w| fingerprint(&w.key)).collect()
         } else {
@@ -374,6 +376,41 @@ impl Txn {
             self.db.oracle.end(self.read_ts);
             self.db.oracle.end_reader(self.reader_seq);
         }
+    }
+}
+
+/// Values up to this many bytes are packed into one buffer per commit.
+const SHARED_VALUE_MAX: usize = 4096;
+
+/// Copies the short values of `entries` that stay inline in the tree (under
+/// `threshold` bytes) into one buffer and points each entry at its slice.
+///
+/// The memtable keeps these slices. A point read that hits the memtable
+/// then shares the value (one reference count on a buffer a whole commit
+/// shares, so usually in cache) instead of allocating a copy, and a flushed
+/// memtable frees one buffer per commit instead of one per value. The copy
+/// and the freeing of the callers' own buffers happen here, on the
+/// committing thread, not on the one write thread every commit goes
+/// through. Longer values are left as they are.
+fn share_short_values(entries: &mut [PendingWrite], threshold: u64) {
+    let packed = |w: &PendingWrite| {
+        let len = w.value.len();
+        len > crate::table::INLINE_BYTES && len <= SHARED_VALUE_MAX && (len as u64) < threshold
+    };
+    let total: usize = entries.iter().filter(|w| packed(w)).map(|w| w.value.len()).sum();
+    if total == 0 {
+        return;
+    }
+    let mut buf = Vec::with_capacity(total);
+    for w in entries.iter().filter(|w| packed(w)) {
+        buf.extend_from_slice(&w.value);
+    }
+    let shared = Bytes::from(buf);
+    let mut at = 0;
+    for w in entries.iter_mut().filter(|w| packed(w)) {
+        let len = w.value.len();
+        w.value = shared.slice(at..at + len);
+        at += len;
     }
 }
 
