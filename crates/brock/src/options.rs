@@ -59,6 +59,12 @@ pub struct Options {
     pub block_cache_size: u64,
     /// Bytes of the index cache; 0 keeps every index in memory.
     pub index_cache_size: u64,
+    /// Put the blocks of each flushed L0 table into the block cache as they
+    /// are written, so that reads of recent writes find them there instead
+    /// of reading them back (RocksDB's `prepopulate_block_cache`, for
+    /// flushes). At most half the block cache per flush. Brock's own option;
+    /// default `true`.
+    pub prepopulate_block_cache: bool,
     /// L0 tables that make L0 eligible for compaction.
     pub num_level_zero_tables: u32,
     /// L0 tables at which flushes (and so writes) stall.
@@ -121,6 +127,7 @@ impl Options {
             bloom_false_positive: 0.01,
             block_cache_size: 256 << 20,
             index_cache_size: 0,
+            prepopulate_block_cache: true,
             num_level_zero_tables: 5,
             num_level_zero_tables_stall: 15,
             value_log_file_size: (1 << 30) - 1,
@@ -202,6 +209,8 @@ with! {
     with_block_cache_size: block_cache_size: u64;
     /// Sets `index_cache_size`.
     with_index_cache_size: index_cache_size: u64;
+    /// Sets `prepopulate_block_cache`.
+    with_prepopulate_block_cache: prepopulate_block_cache: bool;
     /// Sets `num_level_zero_tables`.
     with_num_level_zero_tables: num_level_zero_tables: u32;
     /// Sets `num_level_zero_tables_stall`.

@@ -524,3 +524,66 @@ fn memtable_items_outlive_their_commit_buffers() {
         }
     }
 }
+
+/// A flush puts the blocks it writes into the block cache (unless
+/// `prepopulate_block_cache` is off), and a compaction that deletes a table
+/// takes its blocks out again; reads stay right throughout.
+#[test]
+fn flushes_warm_the_block_cache_and_compactions_empty_it() {
+    for prepopulate in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        // No background compactions: a read racing one may cache a block
+        // of a table it deletes again (the block then waits for eviction).
+        let opts = small(dir.path())
+            .with_num_level_zero_tables(2)
+            .with_prepopulate_block_cache(prepopulate);
+        let db = Db::open(opts).unwrap();
+        let value = |i: u32| format!("value-{i:05}-").repeat(8).into_bytes();
+        for chunk in (0..3000u32).collect::<Vec<_>>().chunks(50) {
+            db.update(|t| {
+                for &i in chunk {
+                    t.set(format!("k{i:05}").into_bytes(), value(i))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        // Let the flushes finish, then check the cache before any read.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while db.stats().immutable_memtables > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stats = db.stats();
+        assert!(stats.flushes > 0);
+        if prepopulate {
+            assert!(stats.block_cache_bytes > 0, "flushed blocks were not cached");
+        } else {
+            assert_eq!(stats.block_cache_bytes, 0, "blocks cached with prepopulation off");
+        }
+        for i in (0..3000u32).step_by(7) {
+            let got = db
+                .view(|t| t.get(format!("k{i:05}").as_bytes()))
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.value_ref(), value(i));
+        }
+        // Flatten rewrites every table; the deleted inputs' blocks leave
+        // the cache, and compaction outputs are not put in it.
+        assert!(db.stats().tables_per_level[0] > 2);
+        db.flatten(2).unwrap();
+        assert_eq!(db.stats().tables_per_level[0], 0, "flatten left L0 tables");
+        assert_eq!(
+            db.stats().block_cache_bytes,
+            0,
+            "deleted tables' blocks stayed cached"
+        );
+        for i in (0..3000u32).step_by(7) {
+            let got = db
+                .view(|t| t.get(format!("k{i:05}").as_bytes()))
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.value_ref(), value(i));
+        }
+        db.close().unwrap();
+    }
+}

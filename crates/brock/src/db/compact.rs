@@ -676,6 +676,7 @@ fn run_compaction(db: &DbInner, view: &View, def: &CompactDef) -> Result<Vec<u64
     // Readers holding the old tree keep reading through their open handles.
     for t in &all {
         let _ = db.vfs.remove(t.path());
+        t.forget_cached_blocks();
     }
     if let Some(stats) = db.discard.lock().as_mut() {
         for (fid, n) in discard.into_inner() {

@@ -99,6 +99,9 @@ fn write_l0_table(db: &DbInner, mt: &Arc<Memtable>) -> Result<Arc<Table>> {
         zstd_level: o.zstd_compression_level,
         table_size: o.mem_table_size,
     });
+    if o.prepopulate_block_cache && db.cache.is_some() {
+        b.keep_raw_blocks((o.block_cache_size / 2).try_into().unwrap_or(usize::MAX));
+    }
     let mut it = MemtableIterator::new(mt.clone());
     it.seek_to_first()?;
     while it.valid() {
@@ -111,7 +114,9 @@ fn write_l0_table(db: &DbInner, mt: &Arc<Memtable>) -> Result<Arc<Table>> {
         b.add(it.key(), &v, vlog_len);
         it.next()?;
     }
+    let raw_blocks = b.take_raw_blocks();
     let table = super::compact::write_table(db, b)?;
+    table.prepopulate(raw_blocks)?;
     db.vfs.sync_dir(&db.dir)?;
     // The table may point into the value log: those values must be durable
     // before the WAL that also holds them can go.

@@ -220,6 +220,8 @@ pub struct Stats {
     pub bytes_per_level: [u64; 16],
     /// Memtables waiting to flush.
     pub immutable_memtables: usize,
+    /// Bytes of decoded blocks in the block cache (0 without one).
+    pub block_cache_bytes: u64,
 }
 
 pub(crate) struct DbInner {
@@ -422,6 +424,7 @@ impl Db {
             tables_per_level,
             bytes_per_level,
             immutable_memtables: view.immutables.len(),
+            block_cache_bytes: inner.cache.as_ref().map_or(0, |c| c.weight()),
         }
     }
 

@@ -450,6 +450,7 @@ fn rewrite_without(db: &DbInner, level: usize, t: &Arc<Table>, prefixes: &[Vec<u
         *v = Arc::new(next);
     }
     db.vfs.remove(t.path())?;
+    t.forget_cached_blocks();
     if let Some(d) = db.discard.lock().as_mut() {
         for (fid, n) in stats.discard {
             d.add(fid, n)?;

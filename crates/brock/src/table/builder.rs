@@ -62,6 +62,11 @@ pub struct TableBuilder {
     stored_size: u32,
     /// Badger's estimate of index bytes per block (`lenOffsets`).
     index_estimate: u32,
+    /// Uncompressed copies of the first closed blocks, kept for the block
+    /// cache while they fit in the budget ([`TableBuilder::keep_raw_blocks`]).
+    raw_blocks: Vec<Vec<u8>>,
+    /// Bytes of uncompressed blocks still to keep.
+    raw_budget: usize,
 }
 
 impl TableBuilder {
@@ -78,7 +83,25 @@ impl TableBuilder {
             uncompressed_size: 0,
             stored_size: 0,
             index_estimate: 0,
+            raw_blocks: Vec::new(),
+            raw_budget: 0,
         }
+    }
+
+    /// Keeps an uncompressed copy of each closed block, from the first on,
+    /// while their total stays within `budget` bytes, so that a flush can
+    /// put the blocks it writes straight into the block cache.
+    pub fn keep_raw_blocks(&mut self, budget: usize) {
+        self.raw_budget = budget;
+    }
+
+    /// Closes the open block and hands over the uncompressed blocks kept
+    /// so far ([`keep_raw_blocks`](Self::keep_raw_blocks)): block `i` of the
+    /// table is element `i`. Call after the last [`add`](Self::add).
+    pub fn take_raw_blocks(&mut self) -> Vec<Vec<u8>> {
+        self.finish_block();
+        self.raw_budget = 0;
+        std::mem::take(&mut self.raw_blocks)
     }
 
     /// True when nothing has been added.
@@ -141,10 +164,24 @@ impl TableBuilder {
         let (raw, base_key) = self.cur.finish();
         self.uncompressed_size = self.uncompressed_size.wrapping_add(raw.len() as u32);
         self.index_estimate += (base_key.len().div_ceil(4) * 4) as u32 + 40;
-        let stored = match self.opts.compression {
-            CompressionType::None => raw,
-            kind => compression::compress(kind, &raw, self.opts.zstd_level),
+        // Blocks are kept only while none has been skipped, so that the
+        // kept ones are exactly the table's first blocks.
+        let keep = raw.len() <= self.raw_budget;
+        if !keep {
+            self.raw_budget = 0;
+        }
+        let (stored, kept) = match self.opts.compression {
+            CompressionType::None if keep => (raw.clone(), Some(raw)),
+            CompressionType::None => (raw, None),
+            kind => (
+                compression::compress(kind, &raw, self.opts.zstd_level),
+                keep.then_some(raw),
+            ),
         };
+        if let Some(raw) = kept {
+            self.raw_budget -= raw.len();
+            self.raw_blocks.push(raw);
+        }
         self.stored_size = self.stored_size.wrapping_add(stored.len() as u32);
         self.blocks.push((stored, base_key));
     }

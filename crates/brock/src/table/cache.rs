@@ -42,6 +42,11 @@ impl BlockSlots {
         }
     }
 
+    /// Number of slots (the table's blocks).
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The cached block `i`, if the cache still holds it.
     fn get(&self, i: usize) -> Option<Arc<Block>> {
         self.slots.get(i)?.lock().upgrade()
@@ -160,16 +165,32 @@ impl BlockCache {
             return Ok(c.block);
         }
         let b = Arc::new(read()?);
+        self.insert(table, slots, block, b.clone());
+        Ok(b)
+    }
+
+    /// Drops every block of table `table` that `slots` say the cache holds
+    /// (a table being deleted: its blocks are dead weight).
+    pub fn forget(&self, table: u64, slots: &BlockSlots) {
+        for i in 0..slots.len() {
+            if slots.get(i).is_some() {
+                slots.clear(i);
+                self.inner.remove(&(table, i as u32));
+            }
+        }
+    }
+
+    /// Caches `b` as block `block` of table `table`.
+    pub fn insert(&self, table: u64, slots: &Arc<BlockSlots>, block: u32, b: Arc<Block>) {
         // The slot first: an eviction during the insert then empties it.
-        slots.set(i, &b);
+        slots.set(block as usize, &b);
         self.inner.insert(
             (table, block),
             Cached {
-                block: b.clone(),
+                block: b,
                 slots: Arc::downgrade(slots),
             },
         );
-        Ok(b)
     }
 
     /// The cached block, if present (not through a table's slots); readers
