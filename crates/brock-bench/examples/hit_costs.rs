@@ -11,27 +11,17 @@
 //! use). Prints nanoseconds per get.
 
 use brock_bench::stores;
-use brock_bench::workload::{Config, Op, Order, Settle, SplitMix64, key, run_op, temp_dir, write_order};
-use std::time::{Duration, Instant};
+use brock_bench::workload::{Config, Op, Order, SplitMix64, key, run_op, temp_dir, write_order};
+use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store_name = std::env::args().nth(1).unwrap_or_else(|| "brock".into());
-    let cfg = Config {
-        n: 1_000_000,
-        value_size: 128,
-        batch: 1000,
-        order: Order::Random,
-        sync: false,
-        settle: Settle {
-            quiet: Duration::from_millis(3000),
-            cap: Duration::from_secs(180),
-        },
-        value_threshold: None,
-        generation: 0,
-    };
+    // The harness's defaults: 1M entries, 128-byte values, batches of
+    // 1000, random order.
+    let cfg = Config::default();
     let dir = temp_dir(None)?;
     let mut store = stores::open(&store_name, dir.path(), &cfg)?;
     run_op(store.as_mut(), Op::Write, &cfg, dir.path(), &mut |_| {})?;

@@ -11,7 +11,7 @@
 //! and compare round by round (see `crates/brock-bench/README.md`).
 
 use brock_bench::stores;
-use brock_bench::workload::{Config, Op, Order, Settle, run_op, temp_dir};
+use brock_bench::workload::{Config, Op, run_op, temp_dir};
 use std::path::Path;
 use std::time::Duration;
 
@@ -38,19 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
     let sync_dir = args.next().map(std::path::PathBuf::from);
-    let mut cfg = Config {
-        n: 1_000_000,
-        value_size: 128,
-        batch: 1000,
-        order: Order::Random,
-        sync: false,
-        settle: Settle {
-            quiet: Duration::from_millis(3000),
-            cap: Duration::from_secs(180),
-        },
-        value_threshold: None,
-        generation: 0,
-    };
+    // The harness's defaults: 1M entries, 128-byte values, batches of
+    // 1000, random order.
+    let mut cfg = Config::default();
     let dir = temp_dir(None)?;
     let mut store = stores::open("brock", dir.path(), &cfg)?;
     let fill = run_op(store.as_mut(), Op::Write, &cfg, dir.path(), &mut |_| {})?;

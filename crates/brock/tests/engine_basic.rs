@@ -539,6 +539,15 @@ fn flushes_warm_the_block_cache_and_compactions_empty_it() {
             .with_prepopulate_block_cache(prepopulate);
         let db = Db::open(opts).unwrap();
         let value = |i: u32| format!("value-{i:05}-").repeat(8).into_bytes();
+        let check = |db: &Db| {
+            for i in (0..3000u32).step_by(7) {
+                let got = db
+                    .view(|t| t.get(format!("k{i:05}").as_bytes()))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(got.value_ref(), value(i));
+            }
+        };
         for chunk in (0..3000u32).collect::<Vec<_>>().chunks(50) {
             db.update(|t| {
                 for &i in chunk {
@@ -560,13 +569,7 @@ fn flushes_warm_the_block_cache_and_compactions_empty_it() {
         } else {
             assert_eq!(stats.block_cache_bytes, 0, "blocks cached with prepopulation off");
         }
-        for i in (0..3000u32).step_by(7) {
-            let got = db
-                .view(|t| t.get(format!("k{i:05}").as_bytes()))
-                .unwrap()
-                .unwrap();
-            assert_eq!(got.value_ref(), value(i));
-        }
+        check(&db);
         // Flatten rewrites every table; the deleted inputs' blocks leave
         // the cache, and compaction outputs are not put in it.
         assert!(db.stats().tables_per_level[0] > 2);
@@ -577,13 +580,7 @@ fn flushes_warm_the_block_cache_and_compactions_empty_it() {
             0,
             "deleted tables' blocks stayed cached"
         );
-        for i in (0..3000u32).step_by(7) {
-            let got = db
-                .view(|t| t.get(format!("k{i:05}").as_bytes()))
-                .unwrap()
-                .unwrap();
-            assert_eq!(got.value_ref(), value(i));
-        }
+        check(&db);
         db.close().unwrap();
     }
 }
