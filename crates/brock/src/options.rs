@@ -62,8 +62,8 @@ pub struct Options {
     /// Put the blocks of each flushed L0 table into the block cache as they
     /// are written, so that reads of recent writes find them there instead
     /// of reading them back (RocksDB's `prepopulate_block_cache`, for
-    /// flushes). At most half the block cache per flush. Brock's own option;
-    /// default `true`.
+    /// flushes). At most half the block cache per flush; nothing when
+    /// `block_cache_size` is 0. Brock's own option; default `true`.
     pub prepopulate_block_cache: bool,
     /// L0 tables that make L0 eligible for compaction.
     pub num_level_zero_tables: u32,

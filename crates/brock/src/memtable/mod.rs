@@ -341,9 +341,9 @@ impl Memtable {
                 return None;
             }
             let v = &vs[at];
-            // Short values are copied inline; longer ones are slices of
-            // their commit's buffer (see `db::write::insert_request`), so
-            // sharing one costs a reference count, not an allocation.
+            // Short values are copied inline; longer ones are usually
+            // slices of their commit's buffer (`txn::share_short_values`),
+            // so sharing one costs a reference count, not an allocation.
             let value = if v.value.len() <= crate::table::INLINE_BYTES {
                 crate::table::ValueBytes::copy_of(&v.value)
             } else {
